@@ -1,0 +1,131 @@
+"""Settings: declared once with name, default and help; read from defaults, an optional
+gigdesk.toml, then the environment (the environment wins, so secrets need never be in a file)."""
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "knowledge"
+DEMO_TOKEN = "gigdesk-demo"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message is one line a person can act on."""
+
+
+def _setting(default: Any, help: str, env: str | None = None, secret: bool = False) -> Any:
+    # Secrets stay out of repr() so they never land in a log line or a traceback.
+    return dataclasses.field(default=default, repr=not secret,
+                             metadata={"help": help, "env": env, "secret": secret})
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    wechat_token: str = _setting("", "Token set in the Official Account's server settings (signature check).",
+                                 "WECHAT_TOKEN", secret=True)
+    wechat_appid: str = _setting("", "AppID of the Official Account.", "WECHAT_APPID")
+    wechat_secret: str = _setting("", "AppSecret, used to fetch the access_token for the customer-service API.",
+                                  "WECHAT_SECRET", secret=True)
+    wechat_aes_key: str = _setting("", "EncodingAESKey (43 characters) for compatible/safe mode; empty for "
+                                   "plaintext mode.", "WECHAT_AES_KEY", secret=True)
+    wechat_api_base: str = _setting("https://api.weixin.qq.com", "Base URL of WeChat's API (tests point it at "
+                                    "a fake).", "WECHAT_API_BASE")
+    data_dir: str = _setting("data", "Folder holding the SQLite database.")
+    knowledge_dir: str = _setting(str(KNOWLEDGE_DIR), "Folder holding the FAQ files (lexicon.yaml, "
+                                  "messages.yaml, faq/).")
+    host: str = _setting("127.0.0.1", "Address to listen on.")
+    port: int = _setting(8080, "Port to listen on.")
+    reply_deadline: float = _setting(4.0, "Seconds to wait for an answer before replying 'success' and sending "
+                                     "it through the customer-service API (WeChat gives up after 5 s).")
+    timestamp_tolerance: int = _setting(300, "Seconds a signed request's timestamp may differ from our clock.")
+    max_body_bytes: int = _setting(65536, "Largest webhook body accepted; WeChat's messages are a few KB.")
+    union_hotline: str = _setting("12351（工会服务热线，拨“区号+12351”接当地工会）",
+                                  "How answers name the union's hotline ({{ union_hotline }} in the FAQ).")
+    union_name: str = _setting("工会", "How the bot names the union ({{ union_name }} in the FAQ).")
+    knowledge_poll_seconds: float = _setting(2.0, "How often the server checks the FAQ files for edits.")
+    demo: bool = _setting(False, "Demo mode: a demo token, no customer-service API needed. Never in production.")
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.data_dir) / "gigdesk.db"
+
+    @property
+    def can_send_customer_messages(self) -> bool:
+        return bool(self.wechat_appid and self.wechat_secret)
+
+    def with_overrides(self, **overrides: Any) -> "Settings":
+        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+SETTINGS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def env_name(name: str) -> str:
+    return SETTINGS[name].metadata["env"] or f"GIGDESK_{name.upper()}"
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    default = SETTINGS[name].default
+    try:
+        if isinstance(default, bool):
+            return raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes", "on")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(f"setting {name} must be a number, got {raw!r}") from None
+    return str(raw)
+
+
+def load_settings(config_path: str | os.PathLike | None = None, environ: dict[str, str] | None = None,
+                  **overrides: Any) -> Settings:
+    """Defaults < gigdesk.toml < environment < explicit overrides (command-line flags)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = Path(config_path) if config_path else Path("gigdesk.toml")
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{path}: not valid TOML ({exc})") from None
+        unknown = sorted(set(data) - set(SETTINGS))
+        if unknown:
+            raise SettingsError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+        values.update({k: _coerce(k, v) for k, v in data.items()})
+    elif config_path:
+        raise SettingsError(f"config file {path} not found")
+    for name in SETTINGS:
+        if env_name(name) in environ:
+            values[name] = _coerce(name, environ[env_name(name)])
+    settings = Settings(**values).with_overrides(**overrides)
+    if settings.demo and not settings.wechat_token:
+        settings = dataclasses.replace(settings, wechat_token=DEMO_TOKEN)
+    return settings
+
+
+def validate_settings(settings: Settings) -> None:
+    """Raise SettingsError with one clear line when the service cannot run safely."""
+    if not settings.wechat_token:
+        raise SettingsError("WECHAT_TOKEN is not set: copy the Token from the Official Account's "
+                            "server settings (or run with --demo to try the bot locally)")
+    if settings.wechat_aes_key:
+        validate_aes_key(settings.wechat_aes_key)
+    if not settings.demo and not settings.can_send_customer_messages:
+        raise SettingsError("WECHAT_APPID and WECHAT_SECRET must both be set: late answers and "
+                            "caseworker replies go through the customer-service API")
+
+
+def validate_aes_key(key: str) -> None:
+    # wechatpy only asserts the length; a wrong key would fail on every message instead.
+    if len(key) != 43:
+        raise SettingsError(f"WECHAT_AES_KEY must be 43 characters (EncodingAESKey), got {len(key)}")
+    try:
+        base64.b64decode(key + "=", validate=True)
+    except (binascii.Error, ValueError):
+        raise SettingsError("WECHAT_AES_KEY is not a valid EncodingAESKey (letters and digits only)") from None
