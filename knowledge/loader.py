@@ -1,0 +1,264 @@
+"""Reads the FAQ files into a KnowledgeBase, reporting every problem in plain Chinese with
+file, line and entry so a staff member who is not a programmer can fix it."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from knowledge.model import TEMPLATES, Entry, KnowledgeBase, Source, TriggerPhrases
+
+ID_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+REQUIRED_ENTRY_FIELDS = ("id", "title", "examples", "answer", "sources", "reviewed")
+KNOWN_ENTRY_FIELDS = set(REQUIRED_ENTRY_FIELDS) | {"keywords", "tags", "needs_human", "offers_case"}
+TRIGGER_LISTS = ("emergency", "handoff", "back_to_bot", "more", "greetings", "thanks")
+# Variables every answer template may use; the app fills them from the settings.
+SAMPLE_CONTEXT = {"union_hotline": "12351", "union_name": "工会"}
+# System messages may also use what the engine passes them (the clarify question's choices).
+MESSAGE_CONTEXT = {**SAMPLE_CONTEXT, "titles": ["问题一", "问题二"]}
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    entry: str
+    message: str
+    severity: str = "error"  # "error" stops the file from serving; "warning" does not
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        label = "错误" if self.severity == "error" else "提醒"
+        entry = f"（问答 {self.entry}）" if self.entry else ""
+        return f"{where} {label}{entry}：{self.message}"
+
+
+class KnowledgeError(Exception):
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that remembers the line each mapping starts on (as key '__line__')."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping["__line__"] = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_yaml(path: Path, problems: list[Problem]) -> Any:
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
+    except UnicodeDecodeError:
+        problems.append(Problem(path.name, 0, "", "文件不是 UTF-8 编码，请用 UTF-8 保存"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 0
+        reason = getattr(exc, "problem", None) or str(exc)
+        problems.append(Problem(path.name, line, "", f"YAML 格式有误（{reason}），请检查缩进、冒号和引号"))
+    return None
+
+
+def _text_list(value: Any) -> list[str] | None:
+    if isinstance(value, list) and all(isinstance(v, (str, int)) for v in value):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return None
+
+
+def _date_text(value: Any) -> str | None:
+    """A document's date as written: 2012, 2021-07 or 2021-07-16 (old laws are cited by year)."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, int) and 1949 <= value <= 2100:
+        return str(value)
+    if isinstance(value, str) and re.fullmatch(r"\d{4}(-\d{2}){0,2}", value.strip()):
+        return value.strip()
+    return None
+
+
+def _parse_sources(raw: Any, report) -> tuple[Source, ...]:
+    if not isinstance(raw, list) or not raw:
+        report("sources 必须至少列出一个依据文件（title 和 date）")
+        return ()
+    sources = []
+    for item in raw:
+        if not isinstance(item, dict) or not str(item.get("title", "")).strip():
+            report("sources 里每一项都要有 title（文件名称）")
+            continue
+        date = _date_text(item.get("date"))
+        if date is None:
+            report(f"依据《{item['title']}》缺少日期或日期格式不对（写成 2012、2021-07 或 2021-07-16）")
+            continue
+        sources.append(Source(title=str(item["title"]).strip(), date=date,
+                              number=str(item.get("number") or "").strip(),
+                              article=str(item.get("article") or "").strip(),
+                              issuer=str(item.get("issuer") or "").strip()))
+    return tuple(sources)
+
+
+def parse_entry(raw: Any, file: str, problems: list[Problem]) -> Entry | None:
+    if not isinstance(raw, dict):
+        problems.append(Problem(file, 0, "", "entries 下的每一项都要以 \"- id:\" 开头"))
+        return None
+    line = raw.get("__line__", 0)
+    entry_id = str(raw.get("id", "")).strip()
+    before = len(problems)
+
+    def report(message: str, severity: str = "error") -> None:
+        problems.append(Problem(file, line, entry_id, message, severity))
+
+    missing = [f for f in REQUIRED_ENTRY_FIELDS if raw.get(f) in (None, "", [])]
+    if missing:
+        report("缺少必填项：" + "、".join(missing))
+    unknown = sorted(set(raw) - KNOWN_ENTRY_FIELDS - {"__line__"})
+    if unknown:
+        report("不认识的项：" + "、".join(unknown) + "（是否拼写错误？）")
+    if entry_id and not ID_PATTERN.match(entry_id):
+        report("id 只能用小写英文字母、数字和短横线，例如 pay-withheld")
+    examples = _text_list(raw.get("examples"))
+    if raw.get("examples") is not None and examples is None:
+        report("examples 必须是一列问法，每行以 \"- \" 开头")
+    keywords = _text_list(raw.get("keywords", [])) or []
+    tags = _text_list(raw.get("tags", [])) or []
+    answer = raw.get("answer")
+    if answer is not None and not isinstance(answer, str):
+        report("answer 必须是文字（建议用 \"answer: |\" 然后换行缩进书写）")
+        answer = None
+    elif answer:
+        render_problem = check_template(answer)
+        if render_problem:
+            report(f"answer 模板无法生成：{render_problem}")
+    sources = _parse_sources(raw.get("sources"), report) if raw.get("sources") else ()
+    reviewed = raw.get("reviewed")
+    if reviewed is not None and not isinstance(reviewed, dt.date):
+        report("reviewed 必须是日期，例如 2026-11-21")
+    for flag in ("needs_human", "offers_case"):
+        if flag in raw and not isinstance(raw[flag], bool):
+            report(f"{flag} 只能写 true 或 false")
+    if any(p.severity == "error" for p in problems[before:]):
+        return None
+    return Entry(id=entry_id, title=str(raw["title"]).strip(), examples=tuple(examples or ()),
+                 answer=answer, sources=sources, reviewed=reviewed, keywords=tuple(keywords),
+                 tags=tuple(tags), needs_human=bool(raw.get("needs_human", False)),
+                 offers_case=bool(raw.get("offers_case", False)), file=file, line=line)
+
+
+def check_template(source: str, context: dict[str, Any] = SAMPLE_CONTEXT) -> str | None:
+    """None when the template renders with the variables the bot provides, else why not."""
+    try:
+        TEMPLATES.from_string(source).render(context)
+    except jinja2.UndefinedError as exc:
+        return f"用了不存在的变量（{exc.message}）；可用的变量：" + "、".join(context)
+    except jinja2.TemplateError as exc:
+        return f"{{{{ }}}} 或 {{% %}} 写法有误（{exc}）"
+    return None
+
+
+def _load_faq_file(path: Path, problems: list[Problem]) -> list[Entry]:
+    data = read_yaml(path, problems)
+    if data is None:
+        return []
+    if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
+        problems.append(Problem(path.name, 1, "", "文件最上层要有 \"entries:\"，下面列出问答"))
+        return []
+    rel = f"faq/{path.name}"
+    return [e for e in (parse_entry(raw, rel, problems) for raw in data["entries"]) if e]
+
+
+def _load_lexicon(path: Path, problems: list[Problem]) -> tuple[dict[str, str], TriggerPhrases]:
+    data = read_yaml(path, problems) if path.exists() else {}
+    if not isinstance(data, dict):
+        problems.append(Problem(path.name, 1, "", "lexicon.yaml 的最上层要是 synonyms、platforms 等分组"))
+        return {}, TriggerPhrases()
+    synonyms: dict[str, str] = {}
+    for group in ("synonyms", "platforms"):
+        table = data.get(group) or {}
+        if not isinstance(table, dict):
+            problems.append(Problem(path.name, 0, "", f"{group} 的格式应为 标准词: [说法1, 说法2]"))
+            continue
+        for canonical, variants in table.items():
+            if canonical == "__line__":
+                continue
+            words = _text_list(variants)
+            if words is None:
+                problems.append(Problem(path.name, table.get("__line__", 0), "",
+                                        f"{group} 里「{canonical}」的说法要写成列表 [说法1, 说法2]"))
+                continue
+            for word in words:
+                if word in synonyms and synonyms[word] != str(canonical):
+                    problems.append(Problem(path.name, table.get("__line__", 0), "",
+                                            f"「{word}」同时是「{synonyms[word]}」和「{canonical}」的同义词"))
+                synonyms[word] = str(canonical)
+    lists = {}
+    for name in TRIGGER_LISTS:
+        words = _text_list(data.get(name, []))
+        if words is None:
+            problems.append(Problem(path.name, 0, "", f"{name} 必须是一列词语"))
+            words = []
+        lists[name] = tuple(words)
+    return synonyms, TriggerPhrases(**lists)
+
+
+def _load_messages(path: Path, problems: list[Problem]) -> tuple[dict[str, str], dict[str, str]]:
+    data = read_yaml(path, problems) if path.exists() else None
+    if not isinstance(data, dict) or not isinstance(data.get("messages"), dict):
+        problems.append(Problem(path.name, 1, "", "messages.yaml 要有 \"messages:\" 一节"))
+        return {}, {}
+    messages = {k: v for k, v in data["messages"].items() if k != "__line__"}
+    for name, text in messages.items():
+        if not isinstance(text, str):
+            problems.append(Problem(path.name, 0, "", f"消息 {name} 必须是文字"))
+        elif problem := check_template(text, MESSAGE_CONTEXT):
+            problems.append(Problem(path.name, 0, "", f"消息 {name} 无法生成：{problem}"))
+    menu = {str(k): str(v) for k, v in (data.get("menu") or {}).items() if k != "__line__"}
+    return messages, menu
+
+
+REQUIRED_MESSAGES = (
+    "welcome", "fallback", "fallback_offer_human", "clarify", "handoff", "holding", "emergency",
+    "greeting", "thanks", "voice_unrecognised", "media_received", "location", "back_to_bot",
+    "disclaimer", "more_hint", "no_more", "needs_human_hint",
+)
+
+
+def load_knowledge(directory: str | Path) -> tuple[KnowledgeBase | None, list[Problem]]:
+    """Load everything; return the base (None when any error was found) and all problems."""
+    directory = Path(directory)
+    problems: list[Problem] = []
+    synonyms, triggers = _load_lexicon(directory / "lexicon.yaml", problems)
+    messages, menu = _load_messages(directory / "messages.yaml", problems)
+    for name in REQUIRED_MESSAGES:
+        if messages and name not in messages:
+            problems.append(Problem("messages.yaml", 0, "", f"缺少系统消息 {name}"))
+    files = sorted((directory / "faq").glob("*.yaml"))
+    if not files:
+        problems.append(Problem("faq/", 0, "", "没有找到任何问答文件（faq/*.yaml）"))
+    entries: list[Entry] = []
+    for path in files:
+        entries.extend(_load_faq_file(path, problems))
+    seen: dict[str, Entry] = {}
+    for entry in entries:
+        if entry.id in seen:
+            first = seen[entry.id]
+            problems.append(Problem(entry.file, entry.line, entry.id,
+                                    f"id 重复：{first.file} 第 {first.line} 行已经用过这个 id"))
+        else:
+            seen[entry.id] = entry
+    for key, entry_id in menu.items():
+        if entry_id not in seen:
+            problems.append(Problem("messages.yaml", 0, "", f"菜单 {key} 指向不存在的问答 {entry_id}"))
+    if any(p.severity == "error" for p in problems):
+        return None, problems
+    return KnowledgeBase(entries=tuple(seen.values()), synonyms=synonyms, triggers=triggers,
+                         messages=messages, menu=menu), problems

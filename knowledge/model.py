@@ -1,0 +1,79 @@
+"""The knowledge base as frozen objects: what the loader produces and the rest of the bot reads."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import jinja2
+
+# Answers are plain text for WeChat: no HTML escaping here (the web pages escape on output),
+# and an unknown variable is an error staff hear about from `gigdesk kb check`, not a blank.
+TEMPLATES = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
+                               keep_trailing_newline=False)
+
+
+@dataclass(frozen=True)
+class Source:
+    title: str
+    date: str
+    number: str = ""
+    article: str = ""
+    issuer: str = ""
+
+    def cite(self) -> str:
+        """Short form for the answer's last line: 《title》number article（date）."""
+        name = self.number or f"《{self.title}》"
+        return f"{name}{self.article}（{self.date}）"
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    title: str
+    examples: tuple[str, ...]
+    answer: str  # jinja2 template source
+    sources: tuple[Source, ...]
+    reviewed: dt.date
+    keywords: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    needs_human: bool = False
+    offers_case: bool = False
+    file: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class TriggerPhrases:
+    """Phrases that route a message before the FAQ is consulted. A phrase written "A+B"
+    matches when both A and B appear (e.g. 撞+流血)."""
+    emergency: tuple[str, ...] = ()
+    handoff: tuple[str, ...] = ()
+    back_to_bot: tuple[str, ...] = ()
+    more: tuple[str, ...] = ()
+    greetings: tuple[str, ...] = ()
+    thanks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    entries: tuple[Entry, ...]
+    synonyms: dict[str, str]  # variant -> canonical word
+    triggers: TriggerPhrases
+    messages: dict[str, str]  # name -> jinja2 template source
+    menu: dict[str, str]  # CLICK EventKey -> entry id
+    _by_id: dict[str, Entry] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_id.update({e.id: e for e in self.entries})
+
+    def entry(self, entry_id: str) -> Entry | None:
+        return self._by_id.get(entry_id)
+
+    def render_answer(self, entry: Entry, context: dict[str, Any]) -> str:
+        body = TEMPLATES.from_string(entry.answer).render(context).strip()
+        cites = "；".join(s.cite() for s in entry.sources)
+        return f"{body}\n依据：{cites}" if cites else body
+
+    def render_message(self, name: str, context: dict[str, Any]) -> str:
+        return TEMPLATES.from_string(self.messages[name]).render(context).strip()
