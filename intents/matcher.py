@@ -1,0 +1,122 @@
+"""Ranks FAQ entries for a rider's message.
+
+Two signals, combined per entry:
+- coverage: how much of the message (character unigrams and bigrams, weighted by how rare
+  they are across entries) the entry's phrasings and keywords explain. Off-topic messages
+  explain poorly against every entry, which keeps them from confident answers.
+- closeness: rapidfuzz similarity between the message and the entry's nearest phrasing,
+  which rewards same words in the same order and forgives typos.
+An inverted index on the grams keeps the work proportional to the grams a message shares
+with the base, not to the size of the base."""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+
+@dataclass(frozen=True)
+class Candidate:
+    entry_id: str
+    score: float  # 0..100
+    example: str  # the phrasing that came closest
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    answer: float = 62.0  # at or above: answer without asking
+    margin: float = 6.0  # and the runner-up at least this far behind
+    clarify: float = 45.0  # at or above: ask which of the top candidates was meant
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: str  # "answer" | "clarify" | "fallback"
+    candidates: tuple[Candidate, ...]
+
+
+def decide(candidates: list[Candidate], thresholds: Thresholds = Thresholds(), choices: int = 3) -> Decision:
+    if not candidates or candidates[0].score < thresholds.clarify:
+        return Decision("fallback", tuple(candidates[:choices]))
+    top = candidates[0]
+    runner_up = candidates[1].score if len(candidates) > 1 else 0.0
+    if top.score >= thresholds.answer and top.score - runner_up >= thresholds.margin:
+        return Decision("answer", (top,))
+    close = [c for c in candidates[:choices] if c.score >= thresholds.clarify]
+    if len(close) == 1 and top.score >= thresholds.answer:
+        return Decision("answer", (top,))
+    return Decision("clarify", tuple(close))
+
+
+def grams(text: str) -> set[str]:
+    """Character unigrams and bigrams: Chinese words are mostly one or two characters."""
+    return set(text) | {text[i:i + 2] for i in range(len(text) - 1)}
+
+
+class Matcher:
+    """Built once from {entry_id: (phrasings, keywords)}; match() is read-only and thread-safe."""
+
+    COVERAGE_WEIGHT = 0.6  # the rest goes to closeness
+
+    def __init__(self, entries: Mapping[str, tuple[Iterable[str], Iterable[str]]],
+                 normalise: Callable[[str], str]):
+        self.normalise = normalise
+        self._examples: dict[str, list[str]] = {}
+        entry_grams: dict[str, set[str]] = {}
+        for entry_id, (phrasings, keywords) in entries.items():
+            texts = [t for t in (normalise(p) for p in phrasings) if t]
+            kws = [k for k in (normalise(k) for k in keywords) if k]
+            self._examples[entry_id] = texts
+            entry_grams[entry_id] = set().union(*(grams(t) for t in texts + kws)) if texts or kws else set()
+        n = max(len(entry_grams), 1)
+        document_frequency: dict[str, int] = defaultdict(int)
+        for gs in entry_grams.values():
+            for g in gs:
+                document_frequency[g] += 1
+        # Smoothed IDF: a gram in every entry still counts a little; an unseen gram counts most.
+        self._idf = {g: math.log((n + 1) / (df + 0.5)) for g, df in document_frequency.items()}
+        self._unseen_idf = math.log((n + 1) / 0.5)
+        self._postings: dict[str, list[str]] = defaultdict(list)
+        for entry_id, gs in entry_grams.items():
+            for g in gs:
+                self._postings[g].append(entry_id)
+
+    @property
+    def entry_ids(self) -> list[str]:
+        return list(self._examples)
+
+    def match(self, text: str, limit: int = 5, shortlist: int = 8) -> list[Candidate]:
+        query = self.normalise(text)
+        if not query:
+            return []
+        query_grams = grams(query)
+        total = sum(self._idf.get(g, self._unseen_idf) for g in query_grams)
+        covered: dict[str, float] = defaultdict(float)
+        for g in query_grams:
+            weight = self._idf.get(g)
+            if weight is None:
+                continue
+            for entry_id in self._postings[g]:
+                covered[entry_id] += weight
+        best = sorted(covered.items(), key=lambda kv: kv[1], reverse=True)[:shortlist]
+        candidates = []
+        for entry_id, weight in best:
+            coverage = weight / total
+            closeness, example = self._closest(query, entry_id)
+            score = 100 * (self.COVERAGE_WEIGHT * coverage + (1 - self.COVERAGE_WEIGHT) * closeness)
+            candidates.append(Candidate(entry_id, round(score, 1), example))
+        candidates.sort(key=lambda c: c.score, reverse=True)
+        return candidates[:limit]
+
+    def _closest(self, query: str, entry_id: str) -> tuple[float, str]:
+        best_score, best_example = 0.0, ""
+        for example in self._examples[entry_id]:
+            # ratio rewards the whole message matching; partial_ratio a short question that
+            # sits inside a longer phrasing (or the reverse), discounted as it proves less.
+            s = max(fuzz.ratio(query, example), 0.9 * fuzz.partial_ratio(query, example))
+            if s > best_score:
+                best_score, best_example = s, example
+        return best_score / 100, best_example
