@@ -1,0 +1,5 @@
+"""SQLite storage through sqlite-utils: schema, migrations and the functions the rest calls.
+No SQL lives anywhere else."""
+from storage.store import AsyncStore, Store
+
+__all__ = ["Store", "AsyncStore"]

@@ -1,0 +1,81 @@
+"""Schema changes, applied in order with sqlite_utils.Migrations. Never edit a migration that
+has shipped: add a new one, so every existing database upgrades the same way."""
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("gigdesk")
+
+
+@migrations()
+def m001_core(db: Database) -> None:
+    db["riders"].create({
+        "id": str,  # "<channel>:<openid>"
+        "channel": str,  # "wechat" | "web"
+        "openid": str,
+        "first_seen_at": float,  # epoch seconds
+        "last_message_at": float,  # the 48-hour customer-service window runs from here
+        "subscribed": int,
+        "unsubscribed_at": float,
+    }, pk="id", not_null={"channel", "openid", "first_seen_at"})
+
+    db["conversations"].create({
+        "id": int,
+        "rider_id": str,
+        "state": str,  # bot | waiting | assigned | closed
+        "reason": str,  # why it waits for a person: asked | urgent | misses | topic
+        "urgent": int,
+        "misses": int,  # fallbacks in a row; two offer a person
+        "pending": str,  # JSON: the clarify choices or the unread parts of a long answer
+        "disclaimer_shown": int,
+        "assigned_to": str,
+        "created_at": float,
+        "updated_at": float,
+        "closed_at": float,
+    }, pk="id", foreign_keys=[("rider_id", "riders", "id")],
+        defaults={"state": "bot", "urgent": 0, "misses": 0, "disclaimer_shown": 0})
+    db["conversations"].create_index(["rider_id", "state"])
+    db["conversations"].create_index(["state", "urgent", "updated_at"])
+
+    db["messages"].create({
+        "id": int,
+        "conversation_id": int,
+        "rider_id": str,
+        "direction": str,  # in | out
+        "sender": str,  # rider | bot | caseworker name
+        "kind": str,  # text | voice | image | event | ...
+        "text": str,
+        "intent": str,  # FAQ entry id, or a path such as handoff / emergency / fallback
+        "score": float,
+        "outcome": str,  # answer | clarify | fallback | handoff | emergency | ...
+        "media_id": str,
+        "created_at": float,
+    }, pk="id", foreign_keys=[("conversation_id", "conversations", "id"), ("rider_id", "riders", "id")])
+    db["messages"].create_index(["conversation_id", "id"])
+    db["messages"].create_index(["rider_id", "created_at"])
+
+    # One row per WeChat delivery we have accepted: WeChat retries a message up to three
+    # times, and a retry after a restart must still be recognised.
+    db["deliveries"].create({
+        "key": str,
+        "rider_id": str,
+        "received_at": float,
+        "replies": str,  # JSON list of reply texts once answered
+        "late": int,  # 1: the answer went out through the customer-service API
+    }, pk="key")
+    db["deliveries"].create_index(["received_at"])
+
+    # Questions the bot could not answer (or answered unsure), for the FAQ staff.
+    db["unanswered"].create({
+        "id": int,
+        "message_id": int,
+        "rider_id": str,
+        "text": str,
+        "normalised": str,
+        "outcome": str,  # fallback | clarify
+        "top_entry": str,
+        "top_score": float,
+        "created_at": float,
+        "status": str,  # open | added | dismissed
+    }, pk="id", defaults={"status": "open"})
+    db["unanswered"].create_index(["status", "created_at"])

@@ -1,0 +1,153 @@
+"""The functions the rest of gigdesk calls to read and write its SQLite database.
+
+Store is synchronous and owned by one thread. AsyncStore runs work on that one thread, so
+the event loop never waits on SQLite and writes never contend (the datasette pattern of a
+single writer)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlite_utils import Database
+
+from storage.schema import migrations
+
+T = TypeVar("T")
+OPEN_STATES = ("bot", "waiting", "assigned")
+
+
+class Store:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # check_same_thread=False because the connection is opened by whoever constructs the
+        # Store and then used only from AsyncStore's single worker thread.
+        conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        self.db = Database(conn)
+        self.db.enable_wal()
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self.db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; survives a process crash
+        self.db.execute("PRAGMA busy_timeout = 5000")
+        migrations.apply(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def transaction(self):
+        """All writes inside commit together or not at all (nests as savepoints)."""
+        return self.db.atomic()
+
+    # --- deliveries (WeChat retry dedupe) -------------------------------------------------
+    def claim_delivery(self, key: str, rider_id: str, now: float) -> bool:
+        """True for the first delivery of this key, False for a retry."""
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO deliveries (key, rider_id, received_at, late) VALUES (?, ?, ?, 0)",
+            [key, rider_id, now])
+        return cursor.rowcount == 1
+
+    def delivery(self, key: str) -> dict[str, Any] | None:
+        rows = list(self.db["deliveries"].rows_where("key = ?", [key]))
+        return rows[0] if rows else None
+
+    def finish_delivery(self, key: str, replies: list[str], late: bool) -> None:
+        self.db["deliveries"].update(key, {"replies": json.dumps(replies, ensure_ascii=False),
+                                           "late": int(late)})
+
+    def mark_delivery_late(self, key: str) -> None:
+        self.db["deliveries"].update(key, {"late": 1})
+
+    # --- riders ------------------------------------------------------------------------------
+    def touch_rider(self, channel: str, openid: str, now: float, *, from_rider: bool = True) -> dict[str, Any]:
+        rider_id = f"{channel}:{openid}"
+        with self.db.atomic():
+            existing = self.rider(rider_id)
+            if existing is None:
+                self.db["riders"].insert({"id": rider_id, "channel": channel, "openid": openid,
+                                          "first_seen_at": now, "subscribed": 1,
+                                          "last_message_at": now if from_rider else None})
+            elif from_rider:
+                self.db["riders"].update(rider_id, {"last_message_at": now})
+        return self.rider(rider_id)
+
+    def rider(self, rider_id: str) -> dict[str, Any] | None:
+        rows = list(self.db["riders"].rows_where("id = ?", [rider_id]))
+        return rows[0] if rows else None
+
+    def set_subscribed(self, rider_id: str, subscribed: bool, now: float) -> None:
+        self.db["riders"].update(rider_id, {"subscribed": int(subscribed),
+                                            "unsubscribed_at": None if subscribed else now})
+
+    # --- conversations -----------------------------------------------------------------------
+    def open_conversation(self, rider_id: str, now: float) -> dict[str, Any]:
+        """The rider's open conversation, or a new one with the bot."""
+        rows = list(self.db["conversations"].rows_where(
+            "rider_id = ? AND state IN ('bot', 'waiting', 'assigned')", [rider_id],
+            order_by="id DESC", limit=1))
+        if rows:
+            return rows[0]
+        table = self.db["conversations"].insert({"rider_id": rider_id, "state": "bot", "urgent": 0,
+                                                 "misses": 0, "disclaimer_shown": 0,
+                                                 "created_at": now, "updated_at": now})
+        return self.conversation(table.last_pk)
+
+    def conversation(self, conversation_id: int) -> dict[str, Any]:
+        return self.db["conversations"].get(conversation_id)
+
+    def update_conversation(self, conversation_id: int, now: float, **fields: Any) -> None:
+        if "pending" in fields and fields["pending"] is not None and not isinstance(fields["pending"], str):
+            fields["pending"] = json.dumps(fields["pending"], ensure_ascii=False)
+        self.db["conversations"].update(conversation_id, {**fields, "updated_at": now})
+
+    def conversations_in_state(self, state: str) -> list[dict[str, Any]]:
+        return list(self.db["conversations"].rows_where("state = ?", [state],
+                                                        order_by="urgent DESC, updated_at"))
+
+    # --- messages ----------------------------------------------------------------------------
+    def add_message(self, conversation: dict[str, Any], direction: str, now: float, **fields: Any) -> int:
+        row = {"conversation_id": conversation["id"], "rider_id": conversation["rider_id"],
+               "direction": direction, "created_at": now,
+               "sender": fields.pop("sender", "rider" if direction == "in" else "bot"), **fields}
+        return self.db["messages"].insert(row).last_pk
+
+    def messages(self, conversation_id: int) -> list[dict[str, Any]]:
+        return list(self.db["messages"].rows_where("conversation_id = ?", [conversation_id], order_by="id"))
+
+    def rider_messages(self, rider_id: str, after_id: int = 0) -> list[dict[str, Any]]:
+        return list(self.db["messages"].rows_where("rider_id = ? AND id > ?", [rider_id, after_id],
+                                                   order_by="id"))
+
+    # --- unanswered questions ----------------------------------------------------------------
+    def record_unanswered(self, message_id: int, rider_id: str, text: str, normalised: str,
+                          outcome: str, top_entry: str | None, top_score: float | None, now: float) -> None:
+        self.db["unanswered"].insert({"message_id": message_id, "rider_id": rider_id, "text": text,
+                                      "normalised": normalised, "outcome": outcome,
+                                      "top_entry": top_entry, "top_score": top_score,
+                                      "created_at": now, "status": "open"})
+
+    def unanswered(self, status: str = "open") -> list[dict[str, Any]]:
+        return list(self.db["unanswered"].rows_where("status = ?", [status], order_by="id DESC"))
+
+
+class AsyncStore:
+    """Runs Store calls on one dedicated thread, off the event loop."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gigdesk-db")
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def close(self) -> None:
+        await self.run(self.store.close)
+        self._executor.shutdown(wait=True)
+
+
+def now() -> float:
+    return time.time()
