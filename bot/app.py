@@ -1,0 +1,102 @@
+"""create_app(settings) -> web.Application: the channels, the engine and the storage wired
+together. Shared objects are web.AppKey entries; resources are closed in cleanup_ctx."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import jinja2
+from aiohttp import web
+
+from bot.brain import build_brain
+from bot.channels import wechat, webchat
+from bot.channels.wechat_protocol import SafeMode
+from bot.engine import Engine
+from bot.outbox import Outbox
+from bot.reloader import KnowledgeWatcher
+from bot.settings import Settings
+from bot.wechat_api import WeChatAPI
+from knowledge import KnowledgeBase, KnowledgeError, load_knowledge
+from storage import AsyncStore, Store
+
+log = logging.getLogger("gigdesk")
+HERE = Path(__file__).resolve().parent
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", AsyncStore)
+ENGINE = web.AppKey("engine", Engine)
+OUTBOX = web.AppKey("outbox", Outbox)
+WATCHER = web.AppKey("watcher", KnowledgeWatcher)
+
+
+def load_or_fail(directory: str | Path) -> KnowledgeBase:
+    kb, problems = load_knowledge(directory)
+    if kb is None:
+        raise KnowledgeError([p for p in problems if p.severity == "error"])
+    return kb
+
+
+def template_context(settings: Settings) -> dict[str, str]:
+    return {"union_hotline": settings.union_hotline, "union_name": settings.union_name}
+
+
+def pages() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+
+
+@web.middleware
+async def errors(request: web.Request, handler) -> web.StreamResponse:
+    """The last line of defence: no request ends in a bare 500 page or a crash."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if request.path == "/wechat":  # WeChat shows riders an error page for anything else
+            return web.Response(text="success", content_type="text/plain")
+        return web.json_response({"error": "服务器出了点问题，请稍后再试"}, status=500)
+
+
+async def to_chat(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/chat")
+
+
+def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Application:
+    kb = kb or load_or_fail(settings.knowledge_dir)
+    engine = Engine(build_brain(kb), template_context(settings))
+    store = AsyncStore(Store(settings.db_path))
+    outbox = Outbox(api=None)
+    watcher = KnowledgeWatcher(settings.knowledge_dir, engine, settings.knowledge_poll_seconds)
+
+    app = web.Application(middlewares=[errors])
+    app[SETTINGS], app[STORE], app[ENGINE], app[OUTBOX], app[WATCHER] = settings, store, engine, outbox, watcher
+
+    safe_mode = (SafeMode(settings.wechat_token, settings.wechat_aes_key, settings.wechat_appid)
+                 if settings.wechat_aes_key else None)
+    wechat.setup(app, wechat.Webhook(settings, store, engine, outbox.send, safe_mode))
+    webchat.setup(app, webchat.WebChat(store, engine, pages()))
+    app.router.add_static("/static", HERE / "static")
+    app.router.add_get("/", to_chat)
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        session = aiohttp.ClientSession()
+        if settings.can_send_customer_messages:
+            outbox.api = WeChatAPI(session, settings.wechat_api_base, settings.wechat_appid,
+                                   settings.wechat_secret)
+        watching = asyncio.create_task(watcher.run())
+        yield
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
+        await session.close()
+        await store.close()
+
+    app.cleanup_ctx.append(resources)
+    return app

@@ -1,0 +1,1 @@
+"""One module per way in. Only these read raw requests (and only wechat.py imports wechatpy)."""

@@ -1,0 +1,104 @@
+"""A WeChat-style web chat at /chat over a small JSON API, served by the same engine, so staff
+and new users can talk to the bot without a WeChat account.
+
+The visitor is known by a random id in an HttpOnly cookie. Writes require a JSON body, which a
+cross-site form cannot send, and a same-origin Origin header when the browser sends one."""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+import jinja2
+from aiohttp import web
+
+from bot.delivery import handle_delivery
+from bot.engine import Engine, Inbound
+from storage import AsyncStore
+
+log = logging.getLogger("gigdesk.webchat")
+COOKIE = "gigdesk_chat"
+VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_TEXT = 1000  # characters; a rider's message is rarely a tenth of this
+MAX_BODY = 16384
+
+
+def error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+@dataclass
+class WebChat:
+    store: AsyncStore
+    engine: Engine
+    pages: jinja2.Environment
+
+    async def page(self, request: web.Request) -> web.Response:
+        html = self.pages.get_template("chat.html").render()
+        response = web.Response(text=html, content_type="text/html")
+        self._visitor(request, response)
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "connect-src 'self'; frame-ancestors 'none'")
+        return response
+
+    async def post_message(self, request: web.Request) -> web.Response:
+        if request.content_type != "application/json":
+            return error(415, "请以 JSON 发送：{\"text\": \"…\"}")
+        origin = request.headers.get("Origin")
+        if origin and origin != f"{request.scheme}://{request.host}":
+            return error(403, "cross-site request refused")
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return error(413, "消息太长")
+        try:
+            data = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError):
+            return error(400, "不是有效的 JSON")
+        text = data.get("text") if isinstance(data, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            return error(400, "text 必须是非空的文字")
+        if len(text) > MAX_TEXT:
+            return error(413, f"消息太长：最多 {MAX_TEXT} 个字")
+        client_id = data.get("client_id")
+        if client_id is not None and (not isinstance(client_id, str) or not CLIENT_ID.match(client_id)):
+            return error(400, "client_id 只能是字母、数字、-、_")
+        response = web.json_response({})
+        visitor = self._visitor(request, response)
+        inbound = Inbound("web", visitor, "text", time.time(), text=text)
+        # The client's id makes a re-sent message (flaky mobile network) count once.
+        key = f"w:{visitor}:{client_id or secrets.token_hex(8)}"
+        outcome = await self.store.run(handle_delivery, self.store.store, self.engine, key, inbound)
+        response.text = json.dumps({"reply": outcome.reply_text, "outcome": outcome.reply.outcome
+                                    if outcome.reply else None}, ensure_ascii=False)
+        return response
+
+    async def get_messages(self, request: web.Request) -> web.Response:
+        visitor = request.cookies.get(COOKIE, "")
+        if not VISITOR_ID.match(visitor):
+            return web.json_response({"messages": []})
+        after = request.query.get("after", "0")
+        if not after.isdigit() or len(after) > 18:
+            return error(400, "after must be a message id")
+        rows = await self.store.run(self.store.store.rider_messages, f"web:{visitor}", int(after))
+        return web.json_response({"messages": [
+            {"id": r["id"], "from": "me" if r["direction"] == "in" else r["sender"] or "bot",
+             "text": r["text"] or "", "at": r["created_at"]} for r in rows]})
+
+    @staticmethod
+    def _visitor(request: web.Request, response: web.StreamResponse) -> str:
+        visitor = request.cookies.get(COOKIE, "")
+        if not VISITOR_ID.match(visitor):
+            visitor = secrets.token_urlsafe(18)
+        response.set_cookie(COOKIE, visitor, max_age=90 * 24 * 3600, httponly=True, samesite="Lax",
+                            secure=request.secure, path="/")
+        return visitor
+
+
+def setup(app: web.Application, chat: WebChat) -> None:
+    app.router.add_get("/chat", chat.page)
+    app.router.add_post("/chat/api/messages", chat.post_message)
+    app.router.add_get("/chat/api/messages", chat.get_messages)

@@ -1,0 +1,127 @@
+"""The `gigdesk` command: serve, chat, kb check, kb eval."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+import uuid
+
+from aiohttp import web
+
+from bot.settings import Settings, SettingsError, load_settings, validate_settings
+from knowledge import KnowledgeError
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config, host=getattr(args, "host", None), port=getattr(args, "port", None),
+                         data_dir=args.data_dir, demo=getattr(args, "demo", None) or None,
+                         knowledge_dir=getattr(args, "knowledge_dir", None))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.app import create_app
+
+    settings = _settings(args)
+    validate_settings(settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    print(f"gigdesk serving: web chat at http://{settings.host}:{settings.port}/chat, "
+          f"WeChat webhook at /wechat; data in {settings.db_path}"
+          + (" [demo mode: token gigdesk-demo]" if settings.demo else ""), flush=True)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """A terminal conversation with the bot, through the real engine and a real database."""
+    from bot.app import load_or_fail, template_context
+    from bot.brain import build_brain
+    from bot.delivery import handle_delivery
+    from bot.engine import Engine, Inbound
+    from storage import Store
+
+    settings = _settings(args)
+    engine = Engine(build_brain(load_or_fail(settings.knowledge_dir)), template_context(settings))
+    store = Store(settings.db_path)
+    visitor = f"terminal-{uuid.uuid4().hex[:12]}"
+    print("和机器人对话（输入 q 退出）。", flush=True)
+    try:
+        for line in sys.stdin if not sys.stdin.isatty() else iter(lambda: input("你：") + "\n", None):
+            text = line.strip()
+            if text in ("q", "quit", "exit"):
+                break
+            if not text:
+                continue
+            inbound = Inbound("web", visitor, "text", time.time(), text=text)
+            outcome = handle_delivery(store, engine, f"t:{uuid.uuid4().hex}", inbound)
+            reply = outcome.reply
+            detail = f"  [{reply.outcome} {reply.intent} {reply.score if reply.score is not None else ''}]" \
+                if reply and args.verbose else ""
+            print(f"机器人：{outcome.reply_text or ''}{detail}\n", flush=True)
+    except (EOFError, KeyboardInterrupt):
+        pass
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_kb_check(args: argparse.Namespace) -> int:
+    from knowledge.check import run_check
+
+    settings = _settings(args)
+    return run_check(settings.knowledge_dir, max_age_days=args.max_age_days)
+
+
+def cmd_kb_eval(args: argparse.Namespace) -> int:
+    from knowledge.evaluate import run_eval
+
+    settings = _settings(args)
+    return run_eval(settings.knowledge_dir, args.heldout, baselines=args.baselines, threshold=args.threshold)
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="settings file (default: ./gigdesk.toml if present)")
+    common.add_argument("--data-dir", help="folder for the SQLite database")
+    common.add_argument("--knowledge-dir", help="folder with the FAQ files")
+
+    p = argparse.ArgumentParser(prog="gigdesk", description="A trade union's help desk for gig workers.")
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", parents=[common], help="run the webhook, web chat and console")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--demo", action="store_true", help="demo token, no WeChat credentials needed")
+    serve.set_defaults(func=cmd_serve)
+
+    chat = sub.add_parser("chat", parents=[common], help="talk to the bot in the terminal")
+    chat.add_argument("-v", "--verbose", action="store_true", help="show which entry answered and its score")
+    chat.set_defaults(func=cmd_chat)
+
+    kb = sub.add_parser("kb", help="check and measure the FAQ files").add_subparsers(dest="kb_command",
+                                                                                    required=True)
+    check = kb.add_parser("check", parents=[common], help="validate every FAQ file")
+    check.add_argument("--max-age-days", type=int, default=365,
+                       help="warn when an entry's reviewed date is older than this")
+    check.set_defaults(func=cmd_kb_check)
+    evaluate = kb.add_parser("eval", parents=[common], help="accuracy on the held-out questions")
+    evaluate.add_argument("--heldout", default="tests/data/heldout.yaml")
+    evaluate.add_argument("--baselines", action="store_true", help="compare with TF-IDF and BM25")
+    evaluate.add_argument("--threshold", type=float, default=0.0,
+                          help="exit non-zero when top-1 accuracy is below this (0-1)")
+    evaluate.set_defaults(func=cmd_kb_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (SettingsError, KnowledgeError) as exc:
+        print(f"gigdesk: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
