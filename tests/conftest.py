@@ -1,0 +1,118 @@
+"""Shared fixtures: real app, real SQLite file in tmp_path, real WeChat XML, and a fake of
+WeChat's API served on loopback that records what it receives."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import string
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+from urllib.parse import urlencode
+
+import pytest
+from aiohttp import web
+
+from bot.app import create_app
+from bot.settings import Settings
+
+DATA = Path(__file__).parent / "data"
+TOKEN = "test-token-7f3a"
+APPID = "wx0123456789abcdef"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters
+
+
+def wechat_xml(name: str, **values: str) -> str:
+    """A sample from tests/data/wechat/ with $openid, $time, $msgid, $content, $key filled in."""
+    defaults = {"openid": "o_rider_1", "time": str(int(time.time())),
+                "msgid": str(random.randint(10**15, 10**16)), "content": "你好", "key": ""}
+    return Template((DATA / "wechat" / f"{name}.xml").read_text("utf-8")).substitute({**defaults, **values})
+
+
+def sign(*parts: str) -> str:
+    return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
+
+
+def signed_query(token: str = TOKEN, timestamp: str | None = None, nonce: str | None = None, **extra: str) -> str:
+    timestamp = timestamp or str(int(time.time()))
+    nonce = nonce or "".join(random.choices(string.digits, k=9))
+    query = {"signature": sign(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce,
+             "openid": "o_rider_1", **extra}
+    return "/wechat?" + urlencode(query)
+
+
+def reply_content(xml: str) -> str:
+    import xmltodict
+    return xmltodict.parse(xml)["xml"]["Content"]
+
+
+@dataclass
+class FakeWeChat:
+    """Records every call; `script` lists errcodes to answer send calls with, in order."""
+    sent: list[dict] = field(default_factory=list)
+    token_calls: list[dict] = field(default_factory=list)
+    script: list[int] = field(default_factory=list)
+    delay: float = 0.0
+    url: str = ""
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def stable_token(self, request: web.Request) -> web.Response:
+        self.token_calls.append(await request.json())
+        return web.json_response({"access_token": f"TOKEN{len(self.token_calls)}", "expires_in": 7200})
+
+    async def custom_send(self, request: web.Request) -> web.Response:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        body = json.loads(await request.read())
+        code = self.script.pop(0) if self.script else 0
+        self.sent.append({"token": request.query.get("access_token"), "body": body, "errcode": code})
+        self.arrived.set()
+        return web.json_response({"errcode": code, "errmsg": "ok" if code == 0 else "error"})
+
+    async def wait_for_sent(self, count: int = 1, timeout: float = 10.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while len([s for s in self.sent if s["errcode"] == 0]) < count:
+            self.arrived.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"fake WeChat got {self.sent} after {timeout}s, wanted {count} sent")
+            try:
+                await asyncio.wait_for(self.arrived.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+        return self.sent
+
+
+@pytest.fixture
+async def fake_wechat(aiohttp_server) -> FakeWeChat:
+    fake = FakeWeChat()
+    app = web.Application()
+    app.router.add_post("/cgi-bin/stable_token", fake.stable_token)
+    app.router.add_post("/cgi-bin/message/custom/send", fake.custom_send)
+    server = await aiohttp_server(app)
+    fake.url = str(server.make_url("")).rstrip("/")
+    return fake
+
+
+@pytest.fixture
+def settings(tmp_path, fake_wechat) -> Settings:
+    return Settings(wechat_token=TOKEN, wechat_appid=APPID, wechat_secret="test-secret",
+                    wechat_api_base=fake_wechat.url, data_dir=str(tmp_path / "data"),
+                    knowledge_poll_seconds=0.2)
+
+
+@pytest.fixture
+async def client(aiohttp_client, settings):
+    return await aiohttp_client(create_app(settings))
+
+
+async def send_text(client, text: str, openid: str = "o_rider_1", msgid: str | None = None) -> str:
+    """Post a signed text message as WeChat would; return the reply's Content ('' for success)."""
+    xml = wechat_xml("text", openid=openid, content=text, msgid=msgid or str(random.randint(10**15, 10**16)))
+    resp = await client.post(signed_query(), data=xml.encode())
+    assert resp.status == 200, await resp.text()
+    body = await resp.text()
+    return "" if body == "success" else reply_content(body)
