@@ -1,0 +1,90 @@
+"""The conversation engine's special paths, driven through the real webhook."""
+from __future__ import annotations
+
+import json
+
+from bot.app import ENGINE, STORE
+from intents.matcher import Thresholds
+from tests.conftest import send_text
+
+
+def conversation(client, openid):
+    store = client.app[STORE].store
+    return store.open_conversation(f"wechat:{openid}", 0)
+
+
+async def test_handoff_then_rider_returns_to_bot(client):
+    reply = await send_text(client, "我要转人工", openid="o_h")
+    assert "工作人员" in reply and "结束人工" in reply
+    conv = conversation(client, "o_h")
+    assert conv["state"] == "waiting" and conv["reason"] == "asked"
+    held = await send_text(client, "押金不给退怎么办", openid="o_h")
+    assert "已转给工作人员" in held and "依据" not in held  # the bot stays out of it
+    back = await send_text(client, "结束人工", openid="o_h")
+    assert "回到自动回答" in back
+    assert "押金" in await send_text(client, "押金不给退怎么办", openid="o_h")
+
+
+async def test_emergency_answers_hotlines_first_and_marks_urgent(client):
+    reply = await send_text(client, "被车撞了 腿在流血", openid="o_e")
+    assert reply.index("120") < 60 and "110" in reply and "122" in reply
+    conv = conversation(client, "o_e")
+    assert conv["urgent"] == 1 and conv["state"] == "waiting" and conv["reason"] == "urgent"
+
+
+async def test_emergency_wins_even_while_waiting_for_a_person(client):
+    await send_text(client, "转人工", openid="o_ew")
+    reply = await send_text(client, "有人拿刀要砍我", openid="o_ew")
+    assert "110" in reply
+    assert conversation(client, "o_ew")["urgent"] == 1
+
+
+async def test_greetings_and_thanks_get_short_replies(client):
+    assert "有什么可以帮你" in await send_text(client, "你好！", openid="o_g")
+    assert "不客气" in await send_text(client, "谢谢啦", openid="o_g")
+    assert "有什么可以帮你" in await send_text(client, "👍👍", openid="o_g")
+
+
+async def test_off_topic_is_declined_and_two_misses_offer_a_person(client):
+    first = await send_text(client, "今天晚上吃什么好", openid="o_m")
+    assert "回答不了" in first and "受伤" in first  # honest, and says what it can help with
+    second = await send_text(client, "推荐一部好看的电视剧", openid="o_m")
+    assert "转人工" in second and "回答不了" not in second
+    store = client.app[STORE].store
+    texts = [row["text"] for row in store.unanswered()]
+    assert "今天晚上吃什么好" in texts and "推荐一部好看的电视剧" in texts
+    # an answer resets the count
+    await send_text(client, "押金不给退怎么办", openid="o_m")
+    assert "回答不了" in await send_text(client, "今天晚上吃什么好", openid="o_m")
+
+
+async def test_clarify_offers_numbered_choices_and_the_number_answers(client):
+    engine = client.app[ENGINE]
+    engine.thresholds = Thresholds(answer=101, margin=0, clarify=0)  # every match is unsure
+    reply = await send_text(client, "押金不给退怎么办", openid="o_c")
+    assert "1." in reply and "2." in reply and "回复数字" in reply
+    choices = json.loads(conversation(client, "o_c")["pending"])["choices"]
+    chosen = engine.brain.kb.entry(choices[1])
+    answer = await send_text(client, "2", openid="o_c")
+    assert chosen.sources[0].cite() in answer
+    # the choice is used once: a later "2" is not an answer any more
+    assert chosen.sources[0].cite() not in await send_text(client, "2", openid="o_c")
+
+
+async def test_disclaimer_once_per_conversation(client):
+    first = await send_text(client, "押金不给退怎么办", openid="o_d")
+    second = await send_text(client, "工资被拖欠怎么办", openid="o_d")
+    assert "不是法律意见" in first and "不是法律意见" not in second
+
+
+async def test_traditional_and_full_width_input_answered_like_simplified(client):
+    simplified = await send_text(client, "押金不给退怎么办", openid="o_t1")
+    traditional = await send_text(client, "押金不給退怎麼辦？！", openid="o_t2")
+    assert simplified == traditional
+
+
+async def test_needs_human_entry_offers_a_person(client):
+    kb = client.app[ENGINE].brain.kb
+    entry = next(e for e in kb.entries if e.needs_human)
+    reply = await send_text(client, entry.examples[0], openid="o_nh")
+    assert "转人工" in reply
