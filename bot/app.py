@@ -72,7 +72,7 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
     kb = kb or load_or_fail(settings.knowledge_dir)
     engine = Engine(build_brain(kb), template_context(settings))
     store = AsyncStore(Store(settings.db_path))
-    outbox = Outbox(api=None)
+    outbox = Outbox(store)
     watcher = KnowledgeWatcher(settings.knowledge_dir, engine, settings.knowledge_poll_seconds)
 
     app = web.Application(middlewares=[errors])
@@ -80,7 +80,7 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
 
     safe_mode = (SafeMode(settings.wechat_token, settings.wechat_aes_key, settings.wechat_appid)
                  if settings.wechat_aes_key else None)
-    wechat.setup(app, wechat.Webhook(settings, store, engine, outbox.send, safe_mode))
+    wechat.setup(app, wechat.Webhook(settings, store, engine, outbox, safe_mode))
     webchat.setup(app, webchat.WebChat(store, engine, pages()))
     app.router.add_static("/static", HERE / "static")
     app.router.add_get("/", to_chat)
@@ -90,11 +90,13 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
         if settings.can_send_customer_messages:
             outbox.api = WeChatAPI(session, settings.wechat_api_base, settings.wechat_appid,
                                    settings.wechat_secret)
-        watching = asyncio.create_task(watcher.run())
+        background = [asyncio.create_task(watcher.run()), asyncio.create_task(outbox.run())]
         yield
-        watching.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watching
+        for task in background:
+            task.cancel()
+        for task in background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await session.close()
         await store.close()
 

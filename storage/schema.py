@@ -79,3 +79,23 @@ def m001_core(db: Database) -> None:
         "status": str,  # open | added | dismissed
     }, pk="id", defaults={"status": "open"})
     db["unanswered"].create_index(["status", "created_at"])
+
+
+@migrations()
+def m002_outbox(db: Database) -> None:
+    # Everything sent later through WeChat's customer-service API, persisted so that nothing
+    # is lost when WeChat or this process is down.
+    db["outbox"].create({
+        "id": int,
+        "rider_id": str,
+        "openid": str,
+        "text": str,
+        "message_id": int,  # the messages row this delivers, for its state in the transcript
+        "state": str,  # queued | sent | failed
+        "attempts": int,
+        "next_attempt_at": float,
+        "last_error": str,
+        "created_at": float,
+        "sent_at": float,
+    }, pk="id", defaults={"state": "queued", "attempts": 0})
+    db["outbox"].create_index(["state", "next_attempt_at"])

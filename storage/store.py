@@ -62,6 +62,13 @@ class Store:
     def mark_delivery_late(self, key: str) -> None:
         self.db["deliveries"].update(key, {"late": 1})
 
+    def send_late(self, key: str, rider_id: str, openid: str, text: str, message_id: int | None,
+                  now: float) -> int:
+        """The answer missed the passive-reply deadline: remember that, and queue it."""
+        with self.transaction():
+            self.mark_delivery_late(key)
+            return self.enqueue_outbox(rider_id, openid, text, message_id, now)
+
     # --- riders ------------------------------------------------------------------------------
     def touch_rider(self, channel: str, openid: str, now: float, *, from_rider: bool = True) -> dict[str, Any]:
         rider_id = f"{channel}:{openid}"
@@ -132,6 +139,27 @@ class Store:
 
     def unanswered(self, status: str = "open") -> list[dict[str, Any]]:
         return list(self.db["unanswered"].rows_where("status = ?", [status], order_by="id DESC"))
+
+
+    # --- outbox ------------------------------------------------------------------------------
+    def enqueue_outbox(self, rider_id: str, openid: str, text: str, message_id: int | None, now: float) -> int:
+        return self.db["outbox"].insert({"rider_id": rider_id, "openid": openid, "text": text,
+                                         "message_id": message_id, "state": "queued", "attempts": 0,
+                                         "next_attempt_at": now, "created_at": now}).last_pk
+
+    def due_outbox(self, now: float, limit: int = 20) -> list[dict[str, Any]]:
+        return list(self.db["outbox"].rows_where("state = 'queued' AND next_attempt_at <= ?", [now],
+                                                 order_by="next_attempt_at, id", limit=limit))
+
+    def next_outbox_time(self) -> float | None:
+        rows = list(self.db.query("SELECT MIN(next_attempt_at) AS t FROM outbox WHERE state = 'queued'"))
+        return rows[0]["t"] if rows else None
+
+    def outbox_item(self, item_id: int) -> dict[str, Any]:
+        return self.db["outbox"].get(item_id)
+
+    def update_outbox(self, item_id: int, **fields: Any) -> None:
+        self.db["outbox"].update(item_id, fields)
 
 
 class AsyncStore:

@@ -187,18 +187,6 @@ async def test_slow_answer_goes_through_customer_service_api(aiohttp_client, set
     assert len(fake_wechat.sent) == 1
 
 
-async def test_expired_token_is_refreshed_once(aiohttp_client, settings, fake_wechat):
-    fake_wechat.script = [42001]
-    app = create_app(settings)
-    client = await aiohttp_client(app)
-    from bot.app import OUTBOX
-    assert await app[OUTBOX].send("o_tok", "你好") is True
-    assert [s["errcode"] for s in fake_wechat.sent] == [42001, 0]
-    assert fake_wechat.sent[1]["token"] == "TOKEN2"
-    assert fake_wechat.token_calls[1]["force_refresh"] is True
-    assert client is not None
-
-
 # --- safe and compatible mode -------------------------------------------------------------
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from aiohttp import web
 from bot.channels import wechat_protocol as proto
 from bot.delivery import Outcome, handle_delivery
 from bot.engine import Engine, Inbound
+from bot.outbox import Outbox
 from bot.settings import Settings
 from storage import AsyncStore
 
@@ -29,7 +30,7 @@ class Webhook:
     settings: Settings
     store: AsyncStore
     engine: Engine
-    send_later: object  # async (openid, text) -> None, see bot.outbox
+    outbox: Outbox
     safe_mode: proto.SafeMode | None = None
     # Keys whose answer missed the deadline and goes through the customer-service API.
     _late: set[str] = field(default_factory=set)
@@ -114,13 +115,15 @@ class Webhook:
         outcome: Outcome = task.result()
         if outcome.retry or not outcome.reply_text:
             return
-        sending = asyncio.ensure_future(self._send_late(key, openid, outcome.reply_text))
+        sending = asyncio.ensure_future(self._send_late(key, openid, outcome))
         self._tasks.add(sending)
         sending.add_done_callback(self._tasks.discard)
 
-    async def _send_late(self, key: str, openid: str, text: str) -> None:
-        await self.store.run(self.store.store.mark_delivery_late, key)
-        await self.send_later(openid, text)
+    async def _send_late(self, key: str, openid: str, outcome: Outcome) -> None:
+        message_id = outcome.reply.message_id if outcome.reply else None
+        await self.store.run(self.store.store.send_late, key, f"wechat:{openid}", openid, outcome.reply_text,
+                             message_id, time.time())
+        self.outbox.wake()
 
     def _refuse(self, request: web.Request, refused: proto.Refused) -> web.Response:
         log.warning("refused %s %s from %s: %s", request.method, request.path, request.remote, refused.reason)
