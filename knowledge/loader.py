@@ -57,16 +57,17 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str,
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def read_yaml(path: Path, problems: list[Problem]) -> Any:
+def read_yaml(path: Path, problems: list[Problem], name: str | None = None) -> Any:
+    name = name or path.name  # as staff see it: faq/pay.yaml, lexicon.yaml
     try:
         return yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
     except UnicodeDecodeError:
-        problems.append(Problem(path.name, 0, "", "文件不是 UTF-8 编码，请用 UTF-8 保存"))
+        problems.append(Problem(name, 0, "", "文件不是 UTF-8 编码，请用 UTF-8 保存"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 0
         reason = getattr(exc, "problem", None) or str(exc)
-        problems.append(Problem(path.name, line, "", f"YAML 格式有误（{reason}），请检查缩进、冒号和引号"))
+        problems.append(Problem(name, line, "", f"YAML 格式有误（{reason}），请检查缩进、冒号和引号"))
     return None
 
 
@@ -166,13 +167,13 @@ def check_template(source: str, context: dict[str, Any] = SAMPLE_CONTEXT) -> str
 
 
 def _load_faq_file(path: Path, problems: list[Problem]) -> list[Entry]:
-    data = read_yaml(path, problems)
+    rel = f"faq/{path.name}"
+    data = read_yaml(path, problems, rel)
     if data is None:
         return []
     if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
-        problems.append(Problem(path.name, 1, "", "文件最上层要有 \"entries:\"，下面列出问答"))
+        problems.append(Problem(rel, 1, "", "文件最上层要有 \"entries:\"，下面列出问答"))
         return []
-    rel = f"faq/{path.name}"
     return [e for e in (parse_entry(raw, rel, problems) for raw in data["entries"]) if e]
 
 

@@ -38,7 +38,7 @@ def test_yaml_error_names_file_and_line(kb_dir):
     (kb_dir / "faq" / "broken.yaml").write_text("entries:\n  - id: x\n    title: [unclosed\n", "utf-8")
     kb, problems = load_knowledge(kb_dir)
     assert kb is None
-    assert any(p.file == "broken.yaml" and p.line >= 3 and "YAML" in p.message for p in problems)
+    assert any(p.file == "faq/broken.yaml" and p.line >= 3 and "YAML" in p.message for p in problems)
 
 
 def test_missing_fields_and_bad_template_are_reported_per_entry(kb_dir):

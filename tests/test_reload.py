@@ -52,6 +52,6 @@ async def test_broken_edit_keeps_last_good_version(live, caplog):
     async def noticed():
         return watcher.failures >= 1
     assert await wait_until(noticed)
-    assert any(p.file == "pay.yaml" for p in watcher.problems)
+    assert any(p.file == "faq/pay.yaml" for p in watcher.problems)
     assert any("still serving the last good version" in r.getMessage() for r in caplog.records)
     assert await send_text(client, "押金不给退怎么办", openid="o_after") == before
