@@ -21,8 +21,9 @@ from storage import AsyncStore
 
 log = logging.getLogger("gigdesk.webchat")
 COOKIE = "gigdesk_chat"
-VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Used with fullmatch: "$" alone would let a trailing newline through.
+VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_TEXT = 1000  # characters; a rider's message is rarely a tenth of this
 MAX_BODY = 16384
 
@@ -64,7 +65,7 @@ class WebChat:
         if len(text) > MAX_TEXT:
             return error(413, f"消息太长：最多 {MAX_TEXT} 个字")
         client_id = data.get("client_id")
-        if client_id is not None and (not isinstance(client_id, str) or not CLIENT_ID.match(client_id)):
+        if client_id is not None and (not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id)):
             return error(400, "client_id 只能是字母、数字、-、_")
         response = web.json_response({})
         visitor = self._visitor(request, response)
@@ -78,10 +79,10 @@ class WebChat:
 
     async def get_messages(self, request: web.Request) -> web.Response:
         visitor = request.cookies.get(COOKIE, "")
-        if not VISITOR_ID.match(visitor):
+        if not VISITOR_ID.fullmatch(visitor):
             return web.json_response({"messages": []})
         after = request.query.get("after", "0")
-        if not after.isdigit() or len(after) > 18:
+        if not (after.isascii() and after.isdigit()) or len(after) > 18:  # "²".isdigit() is True
             return error(400, "after must be a message id")
         rows = await self.store.run(self.store.store.rider_messages, f"web:{visitor}", int(after))
         return web.json_response({"messages": [
@@ -91,7 +92,7 @@ class WebChat:
     @staticmethod
     def _visitor(request: web.Request, response: web.StreamResponse) -> str:
         visitor = request.cookies.get(COOKIE, "")
-        if not VISITOR_ID.match(visitor):
+        if not VISITOR_ID.fullmatch(visitor):
             visitor = secrets.token_urlsafe(18)
         response.set_cookie(COOKIE, visitor, max_age=90 * 24 * 3600, httponly=True, samesite="Lax",
                             secure=request.secure, path="/")
