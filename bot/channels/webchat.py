@@ -11,6 +11,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import jinja2
 from aiohttp import web
@@ -26,6 +27,15 @@ VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_TEXT = 1000  # characters; a rider's message is rarely a tenth of this
 MAX_BODY = 16384
+
+
+def same_origin(request: web.Request) -> bool:
+    """No Origin header (old browsers, curl) passes; otherwise its host must be ours. The scheme
+    is not compared: behind an HTTPS proxy the app itself sees plain http."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc == request.host and origin.startswith(("http://", "https://"))
 
 
 def error(status: int, message: str) -> web.Response:
@@ -50,8 +60,7 @@ class WebChat:
     async def post_message(self, request: web.Request) -> web.Response:
         if request.content_type != "application/json":
             return error(415, "请以 JSON 发送：{\"text\": \"…\"}")
-        origin = request.headers.get("Origin")
-        if origin and origin != f"{request.scheme}://{request.host}":
+        if not same_origin(request):
             return error(403, "cross-site request refused")
         if request.content_length is not None and request.content_length > MAX_BODY:
             return error(413, "消息太长")

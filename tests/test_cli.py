@@ -1,0 +1,171 @@
+"""The `gigdesk` command run as a real process, with a clean environment and its own folder."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+DEPOSIT = "押金不给退怎么办"
+HANDOFF_TEXT = "已经帮你转给工作人员"  # knowledge/messages.yaml: handoff
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any gigdesk setting, so only what a test sets counts."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "GIGDESK_"))}
+    return {**env, "PYTHONIOENCODING": "utf-8", "PYTHONUNBUFFERED": "1", **extra}
+
+
+def gigdesk(args: list[str], cwd: Path, env: dict[str, str] | None = None, stdin: str = "",
+            timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, env=env or clean_env(),
+                          input=stdin, capture_output=True, text=True, encoding="utf-8", timeout=timeout)
+
+
+def refused(result: subprocess.CompletedProcess) -> str:
+    """Assert the command refused to start with exactly one line on stderr; return that line."""
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "serving" not in result.stdout
+    return lines[0]
+
+
+# --- serve refuses to start without what it needs ------------------------------------------------
+
+def test_serve_without_token_names_wechat_token(tmp_path):
+    line = refused(gigdesk(["serve"], tmp_path))
+    assert "WECHAT_TOKEN" in line
+    assert not (tmp_path / "data").exists()  # refused before touching the database
+
+
+def test_serve_with_42_character_aes_key_names_it_and_43(tmp_path):
+    env = clean_env(WECHAT_TOKEN="t", WECHAT_APPID="wx1", WECHAT_SECRET="s", WECHAT_AES_KEY="a" * 42)
+    line = refused(gigdesk(["serve"], tmp_path, env))
+    assert "WECHAT_AES_KEY" in line and "43" in line
+
+
+def test_serve_without_customer_service_credentials_names_them(tmp_path):
+    line = refused(gigdesk(["serve"], tmp_path, clean_env(WECHAT_TOKEN="t")))
+    assert "WECHAT_APPID" in line and "WECHAT_SECRET" in line
+
+
+def test_gigdesk_toml_in_cwd_is_read(tmp_path):
+    # the token comes from the file, so the complaint moves on to the next missing setting
+    (tmp_path / "gigdesk.toml").write_text('wechat_token = "from-the-file"\n', encoding="utf-8")
+    line = refused(gigdesk(["serve"], tmp_path))
+    assert "WECHAT_TOKEN" not in line and "WECHAT_APPID" in line
+
+
+def test_environment_wins_over_gigdesk_toml(tmp_path):
+    (tmp_path / "gigdesk.toml").write_text(f'wechat_aes_key = "{"a" * 43}"\n', encoding="utf-8")
+    env = clean_env(WECHAT_TOKEN="t", WECHAT_APPID="wx1", WECHAT_SECRET="s", WECHAT_AES_KEY="b" * 10)
+    line = refused(gigdesk(["serve"], tmp_path, env))
+    assert "WECHAT_AES_KEY" in line and "got 10" in line
+
+
+@pytest.mark.parametrize("content, detail", [
+    ('wechat_tokn = "x"\n', "wechat_tokn"),
+    ('wechat_token = "x\n', "TOML"),
+], ids=["unknown setting", "broken toml"])
+def test_bad_gigdesk_toml_is_named_in_the_error(tmp_path, content, detail):
+    (tmp_path / "gigdesk.toml").write_text(content, encoding="utf-8")
+    line = refused(gigdesk(["serve", "--demo"], tmp_path))
+    assert "gigdesk.toml" in line and detail in line
+
+
+def test_missing_config_file_is_named(tmp_path):
+    line = refused(gigdesk(["serve", "--demo", "--config", "elsewhere.toml"], tmp_path))
+    assert "elsewhere.toml" in line
+
+
+# --- serve --demo runs the real server -----------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen, logs: Path):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc.poll() is not None:
+            pytest.fail(f"gigdesk exited with {proc.returncode} before {what}:\n{logs.read_text('utf-8')}")
+        time.sleep(0.05)
+    pytest.fail(f"no {what} after {timeout}s:\n{logs.read_text('utf-8')}")
+
+
+def http(url: str, body: dict | None = None) -> tuple[int, str]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            return resp.status, resp.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8")
+    except (urllib.error.URLError, ConnectionError):
+        return 0, ""
+
+
+def test_serve_demo_answers_the_web_chat(tmp_path):
+    port, data_dir = free_port(), tmp_path / "data"
+    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--demo", "--port", str(port),
+                                 "--data-dir", str(data_dir)], cwd=tmp_path, env=clean_env(),
+                                stdout=stdout, stderr=stderr)
+    try:
+        printed = wait_for(lambda: re.search(r"http://\S+/chat", out.read_text("utf-8")), 30,
+                           "web chat address on stdout", proc, err)
+        assert printed.group(0) == f"http://127.0.0.1:{port}/chat"
+        status, page = wait_for(lambda: (r := http(printed.group(0)))[0] and r, 30, "answer on /chat", proc, err)
+        assert status == 200 and 'id="composer"' in page
+        status, body = http(f"http://127.0.0.1:{port}/chat/api/messages", {"text": DEPOSIT})
+        assert status == 200, body
+        reply = json.loads(body)["reply"]
+        assert "押金" in reply and "依据" in reply
+        assert (data_dir / "gigdesk.db").exists()
+
+        proc.terminate()  # SIGTERM, as `docker stop` or systemd sends it
+        assert proc.wait(timeout=15) == 0, err.read_text("utf-8")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+# --- chat in the terminal ------------------------------------------------------------------------
+
+def test_chat_answers_hands_off_and_records(tmp_path):
+    data_dir = tmp_path / "data"
+    result = gigdesk(["chat", "--data-dir", str(data_dir)], tmp_path,
+                     stdin=f"{DEPOSIT}\n转人工\nq\n工资被拖欠怎么办\n")
+    assert result.returncode == 0, result.stderr
+    replies = [line for line in result.stdout.splitlines() if line.startswith("机器人：")]
+    assert len(replies) == 2  # nothing after "q"
+    assert "押金" in replies[0]
+    assert "依据" in result.stdout
+    assert HANDOFF_TEXT in replies[1]
+
+    db = sqlite_utils.Database(data_dir / "gigdesk.db")
+    assert db["messages"].count == 4
+    rows = list(db["messages"].rows_where(order_by="id"))
+    assert [r["direction"] for r in rows] == ["in", "out", "in", "out"]
+    assert [r["text"] for r in rows if r["direction"] == "in"] == [DEPOSIT, "转人工"]
+    assert len({r["rider_id"] for r in rows}) == 1
+    assert list(db["conversations"].rows)[0]["state"] == "waiting"
+    db.close()
