@@ -123,6 +123,8 @@ class Webhook:
         message_id = outcome.reply.message_id if outcome.reply else None
         await self.store.run(self.store.store.send_late, key, f"wechat:{openid}", openid, outcome.reply_text,
                              message_id, time.time())
+        # From here on a retry reads late=1 from the database; the set need not grow forever.
+        self._late.discard(key)
         self.outbox.wake()
 
     def _refuse(self, request: web.Request, refused: proto.Refused) -> web.Response:
