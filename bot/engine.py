@@ -201,6 +201,10 @@ class Engine:
         store.update_conversation(conversation["id"], now, pending={**pending, "parts": parts[1:]})
         return Reply(parts[0] + "\n" + hint, reply.outcome, reply.intent, reply.score)
 
+    def message(self, name: str) -> str:
+        """A system message from messages.yaml, as the current knowledge renders it."""
+        return self._render(self.brain, name)
+
     # --- helpers ---------------------------------------------------------------------------
     def _render(self, brain: Brain, name: str, **extra: Any) -> str:
         return brain.kb.render_message(name, {**self.context, **extra})

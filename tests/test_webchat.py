@@ -263,7 +263,7 @@ async def test_browser_question_enter_answer_and_reload(browser, chat_url):
     await page.goto(chat_url)
     greeting = page.locator("#log .msg.bot .bubble")
     await expect(greeting).to_have_count(1)
-    await expect(greeting).to_contain_text("工会求助窗口")
+    await expect(greeting).to_contain_text("有困难，找工会")  # the welcome from messages.yaml
 
     await ask(page, DEPOSIT)
     assert await page.locator("#log .msg.me .bubble").all_text_contents() == [DEPOSIT]
@@ -288,7 +288,7 @@ async def test_browser_question_enter_answer_and_reload(browser, chat_url):
     # another phone (no cookie) starts a fresh conversation
     other, other_page, _ = await open_phone(browser)
     await other_page.goto(chat_url)
-    await expect(other_page.locator("#log .msg.bot .bubble")).to_contain_text(["工会求助窗口"])
+    await expect(other_page.locator("#log .msg.bot .bubble")).to_contain_text(["有困难，找工会"])
     assert await other_page.locator("#log .msg.me").count() == 0
     await other.close()
 

@@ -49,7 +49,8 @@ class WebChat:
     pages: jinja2.Environment
 
     async def page(self, request: web.Request) -> web.Response:
-        html = self.pages.get_template("chat.html").render()
+        # The greeting comes from messages.yaml like every other system message.
+        html = self.pages.get_template("chat.html").render(welcome=self.engine.message("welcome"))
         response = web.Response(text=html, content_type="text/html")
         self._visitor(request, response)
         response.headers["Content-Security-Policy"] = (

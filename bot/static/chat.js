@@ -75,7 +75,7 @@
   });
 
   poll().then(function () {
-    if (lastId === 0) bubble("你好！这里是工会求助窗口。受伤、工资、罚款封号、社保、入会、驿站……直接打字问我。想找工作人员，发“转人工”。遇到危险请先拨打 110 或 120。", "bot");
+    if (lastId === 0) bubble(document.getElementById("welcome").textContent.trim(), "bot");
   });
   setInterval(poll, 4000);
 })();
