@@ -310,3 +310,18 @@ async def test_unknown_message_type_recorded_and_answered_success(client):
     assert await resp.text() == "success"
     rows = client.app[STORE].store.rider_messages("wechat:o_mini")
     assert [r["kind"] for r in rows] == ["unknown"]
+
+
+async def test_an_internal_failure_still_answers_success_and_is_logged(client, caplog):
+    engine = client.app[ENGINE]
+
+    def broken(store, inbound):
+        raise RuntimeError("simulated bug")
+
+    engine.handle = broken
+    resp = await post(client, wechat_xml("text", openid="o_bug"))
+    # WeChat shows riders "该公众号暂时无法提供服务" for anything but XML or success
+    assert resp.status == 200 and await resp.text() == "success"
+    assert any("simulated bug" in (r.exc_text or "") or "unhandled" in r.getMessage() for r in caplog.records)
+    # the transaction rolled back: WeChat's retry is handled as a first delivery
+    assert client.app[STORE].store.db["deliveries"].count == 0
