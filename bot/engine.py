@@ -166,8 +166,9 @@ class Engine:
         return Reply(text, outcome, entry.id, score)
 
     def _emergency(self, store: Store, brain: Brain, text: str, conversation: dict[str, Any], now: float) -> Reply:
-        store.update_conversation(conversation["id"], now, state="waiting", reason="urgent", urgent=1,
-                                  pending=None)
+        # A caseworker who already has the conversation keeps it; otherwise it joins the queue.
+        state = "assigned" if conversation["state"] == "assigned" else "waiting"
+        store.update_conversation(conversation["id"], now, state=state, reason="urgent", urgent=1, pending=None)
         reply = self._render(brain, "emergency")
         # Safety first; where the message is also a clear FAQ question, the answer follows.
         candidates = brain.matcher.match(text)

@@ -88,3 +88,13 @@ async def test_needs_human_entry_offers_a_person(client):
     entry = next(e for e in kb.entries if e.needs_human)
     reply = await send_text(client, entry.examples[0], openid="o_nh")
     assert "转人工" in reply
+
+
+async def test_emergency_keeps_an_assigned_caseworker(client):
+    await send_text(client, "转人工", openid="o_as")
+    store = client.app[STORE].store
+    conv = conversation(client, "o_as")
+    store.update_conversation(conv["id"], 0, state="assigned", assigned_to="li")
+    assert "120" in await send_text(client, "我晕倒了", openid="o_as")
+    after = conversation(client, "o_as")
+    assert (after["state"], after["assigned_to"], after["urgent"]) == ("assigned", "li", 1)
