@@ -5,6 +5,7 @@ say and records that too. It never sees XML or HTTP. Engine.handle runs on the d
 thread (see storage.AsyncStore), so one rider's messages are handled one at a time."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,8 @@ CHINESE_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
 MISSES_BEFORE_OFFERING_A_PERSON = 2
 # A passive reply text may be 2048 bytes (../shared/wechat-protocol.md); the web chat has no limit.
 CHANNEL_BYTE_LIMITS = {"wechat": 2048}
+# While a person has (or is about to take) the conversation, the bot does not answer.
+WITH_A_PERSON = ("waiting", "assigned")
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ class Engine:
         reply = self._fit_channel(store, brain, inbound.channel, conversation, reply, now)
         out_id = store.add_message(conversation, "out", now, kind="text", text=reply.text,
                                    intent=reply.intent or None, score=reply.score, outcome=reply.outcome)
-        return Reply(reply.text, reply.outcome, reply.intent, reply.score, out_id)
+        return dataclasses.replace(reply, message_id=out_id)
 
     def _decide(self, store: Store, brain: Brain, inbound: Inbound, conversation: dict[str, Any],
                 message_id: int) -> Reply | None:
@@ -76,7 +79,7 @@ class Engine:
             return self._text(store, brain, inbound, conversation, message_id)
         if inbound.kind == "voice":
             return self._say(brain, "voice_unrecognised", "voice_unrecognised")
-        if conversation["state"] in ("waiting", "assigned"):
+        if conversation["state"] in WITH_A_PERSON:
             return self._say(brain, "holding", "holding")
         if inbound.kind in ("image", "video", "shortvideo", "link", "file"):
             return self._say(brain, "media_received", "media_received")
@@ -107,7 +110,7 @@ class Engine:
         cleaned = clean(inbound.text)
         if brain.emergency.found_in(cleaned):
             return self._emergency(store, brain, inbound.text, conversation, now)
-        if conversation["state"] in ("waiting", "assigned"):
+        if conversation["state"] in WITH_A_PERSON:
             if brain.back_to_bot.found_in(cleaned):
                 store.update_conversation(conversation["id"], now, state="closed", closed_at=now)
                 return self._say(brain, "back_to_bot", "back_to_bot")

@@ -64,13 +64,6 @@ class WeChatAPI:
         await self._call_with_token("/cgi-bin/message/custom/send", {
             "touser": openid, "msgtype": "text", "text": {"content": text}})
 
-    async def send_template(self, openid: str, template_id: str, data: dict, url: str = "") -> None:
-        body = {"touser": openid, "template_id": template_id,
-                "data": {k: {"value": v} for k, v in data.items()}}
-        if url:
-            body["url"] = url
-        await self._call_with_token("/cgi-bin/message/template/send", body)
-
     async def _call_with_token(self, path: str, body: dict) -> dict:
         token = await self.access_token()
         try:

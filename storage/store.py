@@ -94,7 +94,7 @@ class Store:
     def open_conversation(self, rider_id: str, now: float) -> dict[str, Any]:
         """The rider's open conversation, or a new one with the bot."""
         rows = list(self.db["conversations"].rows_where(
-            "rider_id = ? AND state IN ('bot', 'waiting', 'assigned')", [rider_id],
+            f"rider_id = ? AND state IN ({', '.join('?' * len(OPEN_STATES))})", [rider_id, *OPEN_STATES],
             order_by="id DESC", limit=1))
         if rows:
             return rows[0]
