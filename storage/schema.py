@@ -99,3 +99,64 @@ def m002_outbox(db: Database) -> None:
         "sent_at": float,
     }, pk="id", defaults={"state": "queued", "attempts": 0})
     db["outbox"].create_index(["state", "next_attempt_at"])
+
+
+@migrations()
+def m003_console(db: Database) -> None:
+    # Caseworkers, editors and admins. Passwords are argon2 hashes, never the password.
+    db["users"].create({
+        "id": int,
+        "name": str,
+        "role": str,  # caseworker | editor | admin
+        "password_hash": str,
+        "active": int,
+        "created_at": float,
+        "last_login_at": float,
+    }, pk="id", not_null={"name", "role", "password_hash"}, defaults={"active": 1})
+    db["users"].create_index(["name"], unique=True)
+
+    # Server-side sessions: the cookie holds a random token, the table only its SHA-256, so a
+    # copy of the database cannot be used to log in, and a session can be ended at once.
+    db["sessions"].create({
+        "token_hash": str,
+        "user_id": int,
+        "csrf": str,
+        "created_at": float,
+        "last_seen_at": float,
+        "expires_at": float,
+    }, pk="token_hash", foreign_keys=[("user_id", "users", "id")])
+    db["sessions"].create_index(["user_id"])
+
+    # Who did what, when. Kept without personal content, so it survives a rider's deletion.
+    db["audit"].create({
+        "id": int,
+        "at": float,
+        "actor": str,
+        "action": str,
+        "target": str,
+        "detail": str,  # JSON
+    }, pk="id")
+    db["audit"].create_index(["at"])
+
+    # Internal notes on a conversation: caseworkers only, never sent to the rider.
+    db["notes"].create({
+        "id": int,
+        "conversation_id": int,
+        "author": str,
+        "text": str,
+        "created_at": float,
+    }, pk="id", foreign_keys=[("conversation_id", "conversations", "id")])
+    db["notes"].create_index(["conversation_id", "id"])
+
+    conversations = db["conversations"]
+    conversations.add_column("waiting_since", float)  # when it joined the queue; the wait runs from here
+    conversations.add_column("escalated_at", float)  # when it was announced as waiting too long
+    conversations.add_column("claimed_at", float)
+    conversations.add_column("held_at", float)  # when the rider was last told to wait for a person
+    conversations.create_index(["rider_id", "id"])
+
+    outbox = db["outbox"]
+    outbox.add_column("kind", str, not_null_default="text")  # text | template
+    # state may now also be "held": outside the 48-hour window or over the quota, kept until
+    # the rider writes again (see Store.release_held_outbox).
+    outbox.create_index(["rider_id", "state"])

@@ -16,13 +16,15 @@ from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
+from storage.accounts import Accounts
+from storage.casework import Casework
 from storage.schema import migrations
 
 T = TypeVar("T")
 OPEN_STATES = ("bot", "waiting", "assigned")
 
 
-class Store:
+class Store(Accounts, Casework):
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,8 +105,9 @@ class Store:
                                                  "created_at": now, "updated_at": now})
         return self.conversation(table.last_pk)
 
-    def conversation(self, conversation_id: int) -> dict[str, Any]:
-        return self.db["conversations"].get(conversation_id)
+    def conversation(self, conversation_id: int) -> dict[str, Any] | None:
+        rows = list(self.db["conversations"].rows_where("id = ?", [conversation_id], limit=1))
+        return rows[0] if rows else None
 
     def update_conversation(self, conversation_id: int, now: float, **fields: Any) -> None:
         if "pending" in fields and fields["pending"] is not None and not isinstance(fields["pending"], str):
@@ -140,12 +143,12 @@ class Store:
     def unanswered(self, status: str = "open") -> list[dict[str, Any]]:
         return list(self.db["unanswered"].rows_where("status = ?", [status], order_by="id DESC"))
 
-
     # --- outbox ------------------------------------------------------------------------------
-    def enqueue_outbox(self, rider_id: str, openid: str, text: str, message_id: int | None, now: float) -> int:
+    def enqueue_outbox(self, rider_id: str, openid: str, text: str, message_id: int | None, now: float,
+                       kind: str = "text") -> int:
         return self.db["outbox"].insert({"rider_id": rider_id, "openid": openid, "text": text,
                                          "message_id": message_id, "state": "queued", "attempts": 0,
-                                         "next_attempt_at": now, "created_at": now}).last_pk
+                                         "next_attempt_at": now, "created_at": now, "kind": kind}).last_pk
 
     def due_outbox(self, now: float, limit: int = 20) -> list[dict[str, Any]]:
         return list(self.db["outbox"].rows_where("state = 'queued' AND next_attempt_at <= ?", [now],
@@ -155,8 +158,9 @@ class Store:
         rows = list(self.db.query("SELECT MIN(next_attempt_at) AS t FROM outbox WHERE state = 'queued'"))
         return rows[0]["t"] if rows else None
 
-    def outbox_item(self, item_id: int) -> dict[str, Any]:
-        return self.db["outbox"].get(item_id)
+    def outbox_item(self, item_id: int) -> dict[str, Any] | None:
+        rows = list(self.db["outbox"].rows_where("id = ?", [item_id], limit=1))
+        return rows[0] if rows else None
 
     def update_outbox(self, item_id: int, **fields: Any) -> None:
         self.db["outbox"].update(item_id, fields)
