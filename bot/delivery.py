@@ -15,6 +15,7 @@ class Outcome:
     retry: bool
     late: bool = False
     reply: Reply | None = None
+    released: int = 0  # held outbox messages this message let go
 
 
 def handle_delivery(store: Store, engine: Engine, key: str, inbound: Inbound) -> Outcome:
@@ -26,5 +27,9 @@ def handle_delivery(store: Store, engine: Engine, key: str, inbound: Inbound) ->
             replies = json.loads(row.get("replies") or "[]")
             return Outcome(replies[0] if replies else None, retry=True, late=bool(row.get("late")))
         reply = engine.handle(store, inbound)
+        released = 0
+        if inbound.channel == "wechat" and inbound.kind != "event":
+            # A rider message reopens WeChat's window and quota: held caseworker replies can go.
+            released = store.release_held_outbox(f"wechat:{inbound.openid}", inbound.received_at)
         store.finish_delivery(key, [reply.text] if reply else [], late=False)
-        return Outcome(reply.text if reply else None, retry=False, reply=reply)
+        return Outcome(reply.text if reply else None, retry=False, reply=reply, released=released)

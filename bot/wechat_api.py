@@ -64,6 +64,15 @@ class WeChatAPI:
         await self._call_with_token("/cgi-bin/message/custom/send", {
             "touser": openid, "msgtype": "text", "text": {"content": text}})
 
+    async def send_template(self, openid: str, template_id: str, fields: dict[str, str], url: str = "") -> None:
+        """Template message: the fallback outside the 48-hour window (verified service accounts).
+        WeChat refuses fields over 20 characters, so they are cut here rather than lost there."""
+        body: dict = {"touser": openid, "template_id": template_id,
+                      "data": {name: {"value": value[:20]} for name, value in fields.items()}}
+        if url:
+            body["url"] = url
+        await self._call_with_token("/cgi-bin/message/template/send", body)
+
     async def _call_with_token(self, path: str, body: dict) -> dict:
         token = await self.access_token()
         try:

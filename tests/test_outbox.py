@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.app import OUTBOX, STORE, create_app
+from tests.conftest import send_text
 
 
 async def wait_state(store, item_id, state, timeout=10.0):
@@ -39,15 +40,27 @@ async def test_expired_token_is_refreshed_once(aiohttp_client, settings, fake_we
     assert fake_wechat.token_calls[1]["force_refresh"] is True
 
 
-async def test_closed_window_fails_with_plain_reason_and_no_retry(aiohttp_client, settings, fake_wechat):
+async def test_closed_window_holds_the_message_until_the_rider_writes(aiohttp_client, settings, fake_wechat):
     fake_wechat.script = [45015]
     app = create_app(settings)
     client = await aiohttp_client(app)
     item_id = await app[OUTBOX].enqueue("wechat:o_3", "o_3", "你好")
-    item = await wait_state(client.app[STORE].store, item_id, "failed")
-    assert "48小时" in item["last_error"] and item["attempts"] == 1
+    item = await wait_state(client.app[STORE].store, item_id, "held")
+    assert "48小时" in item["last_error"]
     await asyncio.sleep(0.1)
-    assert len(fake_wechat.sent) == 1
+    assert len(fake_wechat.sent) == 1  # not retried against a closed window
+    await send_text(client, "在吗", openid="o_3")  # the rider writes: the window opens again
+    await wait_state(client.app[STORE].store, item_id, "sent")
+    assert [s["body"]["text"]["content"] for s in fake_wechat.sent] == ["你好", "你好"]
+
+
+async def test_unsubscribed_rider_fails_with_plain_reason(aiohttp_client, settings, fake_wechat):
+    fake_wechat.script = [43004]
+    app = create_app(settings)
+    client = await aiohttp_client(app)
+    item_id = await app[OUTBOX].enqueue("wechat:o_5", "o_5", "你好")
+    item = await wait_state(client.app[STORE].store, item_id, "failed")
+    assert "未关注" in item["last_error"] and item["attempts"] == 1
 
 
 async def test_queued_message_survives_restart(aiohttp_client, settings, fake_wechat):
