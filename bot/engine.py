@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.brain import Brain
+from bot.office_hours import OfficeHours
 from bot.textparts import split_to_bytes, utf8_len
 from intents import decide
 from intents.matcher import Thresholds
@@ -24,6 +25,9 @@ MISSES_BEFORE_OFFERING_A_PERSON = 2
 CHANNEL_BYTE_LIMITS = {"wechat": 2048}
 # While a person has (or is about to take) the conversation, the bot does not answer.
 WITH_A_PERSON = ("waiting", "assigned")
+# While waiting, the rider is reminded that a person will reply at most this often: once
+# reassures, a reminder on every line of a long story is noise.
+HOLDING_REPEAT_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -49,10 +53,12 @@ class Reply:
 
 
 class Engine:
-    def __init__(self, brain: Brain, context: dict[str, Any], thresholds: Thresholds = Thresholds()):
+    def __init__(self, brain: Brain, context: dict[str, Any], thresholds: Thresholds = Thresholds(),
+                 office_hours: OfficeHours | None = None):
         self.brain = brain  # replaced whole when the FAQ files are reloaded
         self.context = context  # variables for templates: union_hotline, union_name
         self.thresholds = thresholds
+        self.office_hours = office_hours  # None: people are always on duty
 
     # --- entry point -------------------------------------------------------------------------
     def handle(self, store: Store, inbound: Inbound) -> Reply | None:
@@ -80,7 +86,7 @@ class Engine:
         if inbound.kind == "voice":
             return self._say(brain, "voice_unrecognised", "voice_unrecognised")
         if conversation["state"] in WITH_A_PERSON:
-            return self._say(brain, "holding", "holding")
+            return self._holding(store, brain, conversation, inbound.received_at)
         if inbound.kind in ("image", "video", "shortvideo", "link", "file"):
             return self._say(brain, "media_received", "media_received")
         if inbound.kind == "location":
@@ -105,7 +111,7 @@ class Engine:
 
     # --- text ----------------------------------------------------------------------------------
     def _text(self, store: Store, brain: Brain, inbound: Inbound, conversation: dict[str, Any],
-              message_id: int) -> Reply:
+              message_id: int) -> Reply | None:
         now = inbound.received_at
         cleaned = clean(inbound.text)
         if brain.emergency.found_in(cleaned):
@@ -114,7 +120,7 @@ class Engine:
             if brain.back_to_bot.found_in(cleaned):
                 store.update_conversation(conversation["id"], now, state="closed", closed_at=now)
                 return self._say(brain, "back_to_bot", "back_to_bot")
-            return self._say(brain, "holding", "holding")
+            return self._holding(store, brain, conversation, now)
         if brain.handoff.found_in(cleaned):
             return self._hand_off(store, brain, conversation, "asked", now)
         pending = json.loads(conversation["pending"] or "{}")
@@ -171,8 +177,9 @@ class Engine:
     def _emergency(self, store: Store, brain: Brain, text: str, conversation: dict[str, Any], now: float) -> Reply:
         # A caseworker who already has the conversation keeps it; otherwise it joins the queue.
         state = "assigned" if conversation["state"] == "assigned" else "waiting"
-        store.update_conversation(conversation["id"], now, state=state, reason="urgent", urgent=1, pending=None)
-        reply = self._render(brain, "emergency")
+        store.update_conversation(conversation["id"], now, state=state, reason="urgent", urgent=1, pending=None,
+                                  waiting_since=conversation["waiting_since"] or now)
+        reply = self._render(brain, "emergency") + self._after_hours(brain, now)
         # Safety first; where the message is also a clear FAQ question, the answer follows.
         candidates = brain.matcher.match(text)
         decision = decide(candidates, self.thresholds)
@@ -181,8 +188,28 @@ class Engine:
         return Reply(reply, "emergency", "emergency")
 
     def _hand_off(self, store: Store, brain: Brain, conversation: dict[str, Any], reason: str, now: float) -> Reply:
-        store.update_conversation(conversation["id"], now, state="waiting", reason=reason, pending=None)
-        return self._say(brain, "handoff", "handoff", intent="handoff")
+        store.update_conversation(conversation["id"], now, state="waiting", reason=reason, pending=None,
+                                  waiting_since=now, escalated_at=None, held_at=None)
+        reply = self._say(brain, "handoff", "handoff", intent="handoff")
+        return dataclasses.replace(reply, text=reply.text + self._after_hours(brain, now))
+
+    def _holding(self, store: Store, brain: Brain, conversation: dict[str, Any], now: float) -> Reply | None:
+        """While a caseworker has the conversation they answer; while it waits, the rider hears
+        that a person will reply (and when, after hours), but not on every message."""
+        if conversation["state"] == "assigned":
+            return None
+        if conversation["held_at"] and now - conversation["held_at"] < HOLDING_REPEAT_SECONDS:
+            return None
+        store.update_conversation(conversation["id"], now, held_at=now)
+        reply = self._say(brain, "holding", "holding")
+        return dataclasses.replace(reply, text=reply.text + self._after_hours(brain, now))
+
+    def _after_hours(self, brain: Brain, now: float) -> str:
+        """Outside office hours, when a person will be back; empty while someone is on duty."""
+        if self.office_hours is None or self.office_hours.is_open(now):
+            return ""
+        return "\n" + self._render(brain, "after_hours", office_hours=self.office_hours.describe(),
+                                    next_open=self.office_hours.describe_next(now))
 
     def _next_part(self, store: Store, brain: Brain, conversation: dict[str, Any], pending: dict, now: float) -> Reply:
         parts = pending.get("parts") or []

@@ -20,7 +20,8 @@ TRIGGER_LISTS = ("emergency", "handoff", "back_to_bot", "more", "greetings", "th
 # Variables every answer template may use; the app fills them from the settings.
 SAMPLE_CONTEXT = {"union_hotline": "12351", "union_name": "工会"}
 # System messages may also use what the engine passes them (the clarify question's choices).
-MESSAGE_CONTEXT = {**SAMPLE_CONTEXT, "titles": ["问题一", "问题二"]}
+MESSAGE_CONTEXT = {**SAMPLE_CONTEXT, "titles": ["问题一", "问题二"],
+                   "office_hours": "周一至周五 09:00-18:00", "next_open": "明天（周二）09:00"}
 
 
 @dataclass(frozen=True)
@@ -229,7 +230,7 @@ def _load_messages(path: Path, problems: list[Problem]) -> tuple[dict[str, str],
 REQUIRED_MESSAGES = (
     "welcome", "fallback", "fallback_offer_human", "clarify", "handoff", "holding", "emergency",
     "greeting", "thanks", "voice_unrecognised", "media_received", "location", "back_to_bot",
-    "disclaimer", "more_hint", "no_more", "needs_human_hint",
+    "disclaimer", "more_hint", "no_more", "needs_human_hint", "after_hours", "person_closed",
 )
 
 
