@@ -12,11 +12,20 @@ import aiohttp
 import jinja2
 from aiohttp import web
 
+from bot import console
 from bot.brain import build_brain
 from bot.channels import wechat, webchat
 from bot.channels.wechat_protocol import SafeMode
+from bot.console.api import ConsoleAPI
+from bot.console.auth import Auth, make_guard
+from bot.console.casework import Casework
+from bot.console.live import Hub
+from bot.console.pages import Pages, templates
 from bot.engine import Engine
-from bot.outbox import Outbox
+from bot.httputil import BadRequest
+from bot.escalation import Escalator
+from bot.office_hours import OfficeHours
+from bot.outbox import Outbox, TemplateNotice
 from bot.reloader import KnowledgeWatcher
 from bot.settings import Settings
 from bot.wechat_api import WeChatAPI
@@ -31,6 +40,9 @@ STORE = web.AppKey("store", AsyncStore)
 ENGINE = web.AppKey("engine", Engine)
 OUTBOX = web.AppKey("outbox", Outbox)
 WATCHER = web.AppKey("watcher", KnowledgeWatcher)
+HUB = web.AppKey("hub", Hub)
+AUTH = web.AppKey("auth", Auth)
+ESCALATOR = web.AppKey("escalator", Escalator)
 
 
 def load_or_fail(directory: str | Path) -> KnowledgeBase:
@@ -53,6 +65,8 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
     """The last line of defence: no request ends in a bare 500 page or a crash."""
     try:
         return await handler(request)
+    except BadRequest as bad:
+        return bad.response()
     except web.HTTPException:
         raise
     except asyncio.CancelledError:
@@ -70,27 +84,46 @@ async def to_chat(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Application:
     kb = kb or load_or_fail(settings.knowledge_dir)
-    engine = Engine(build_brain(kb), template_context(settings))
+    office_hours = OfficeHours.parse(settings.office_hours, settings.timezone)
+    engine = Engine(build_brain(kb), template_context(settings), office_hours=office_hours)
     store = AsyncStore(Store(settings.db_path))
-    outbox = Outbox(store)
+    hub = Hub()
+    template = TemplateNotice.from_settings(settings.wechat_template_id, settings.wechat_template_fields,
+                                            settings.public_url)
+    outbox = Outbox(store, template=template, on_change=hub.changed)
     watcher = KnowledgeWatcher(settings.knowledge_dir, engine, settings.knowledge_poll_seconds)
+    auth = Auth(store, settings.session_hours * 3600, secure_cookies=settings.public_url.startswith("https://"))
+    escalator = Escalator(store, settings.escalate_after_minutes, settings.escalate_urgent_after_minutes,
+                          webhook_url=settings.wecom_webhook_url, console_url=settings.public_url,
+                          union_name=settings.union_name, on_change=hub.changed)
 
-    app = web.Application(middlewares=[errors])
+    app = web.Application(middlewares=[errors, make_guard(auth)])
     app[SETTINGS], app[STORE], app[ENGINE], app[OUTBOX], app[WATCHER] = settings, store, engine, outbox, watcher
+    app[HUB], app[AUTH], app[ESCALATOR] = hub, auth, escalator
 
     safe_mode = (SafeMode(settings.wechat_token, settings.wechat_aes_key, settings.wechat_appid)
                  if settings.wechat_aes_key else None)
-    wechat.setup(app, wechat.Webhook(settings, store, engine, outbox, safe_mode))
-    webchat.setup(app, webchat.WebChat(store, engine, pages()))
+    wechat.setup(app, wechat.Webhook(settings, store, engine, outbox, safe_mode, on_change=hub.changed))
+    webchat.setup(app, webchat.WebChat(store, engine, pages(), on_change=hub.changed))
+    casework = Casework(store, outbox, hub, engine)
+    console.setup(app, ConsoleAPI(settings, store, casework, hub, template),
+                  Pages(auth, templates(), watcher, settings.union_name))
     app.router.add_static("/static", HERE / "static")
     app.router.add_get("/", to_chat)
+
+    async def stop_streams(app: web.Application) -> None:
+        hub.close()  # open console pages' event streams end, so shutdown does not wait on them
+
+    app.on_shutdown.append(stop_streams)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession()
         if settings.can_send_customer_messages:
             outbox.api = WeChatAPI(session, settings.wechat_api_base, settings.wechat_appid,
                                    settings.wechat_secret)
-        background = [asyncio.create_task(watcher.run()), asyncio.create_task(outbox.run())]
+        escalator.session = session
+        background = [asyncio.create_task(watcher.run()), asyncio.create_task(outbox.run()),
+                      asyncio.create_task(escalator.run())]
         yield
         for task in background:
             task.cancel()

@@ -1,4 +1,4 @@
-"""The `gigdesk` command: serve, chat, kb check, kb eval."""
+"""The `gigdesk` command: serve, chat, kb check, kb eval, user add/list/disable/password."""
 from __future__ import annotations
 
 import argparse
@@ -27,10 +27,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
     print(f"gigdesk serving: web chat at http://{settings.host}:{settings.port}/chat, "
-          f"WeChat webhook at /wechat; data in {settings.db_path}"
+          f"console at /console, WeChat webhook at /wechat; data in {settings.db_path}"
           + (" [demo mode: token gigdesk-demo]" if settings.demo else ""), flush=True)
+    if settings.demo:
+        _demo_account(app)
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
     return 0
+
+
+def _demo_account(app: web.Application) -> None:
+    """So that trying gigdesk shows the console too: a one-off admin when there is no account."""
+    import secrets
+
+    from bot.app import STORE
+    from bot.console.auth import hash_password
+
+    store = app[STORE].store
+    if store.users():
+        return
+    password = secrets.token_urlsafe(12)
+    store.add_user("demo", "admin", hash_password(password), time.time())
+    print(f"demo console account: demo / {password} (create real ones with `gigdesk user add`)", flush=True)
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -80,6 +97,59 @@ def cmd_kb_eval(args: argparse.Namespace) -> int:
     return run_eval(settings.knowledge_dir, args.heldout, baselines=args.baselines, threshold=args.threshold)
 
 
+def _read_password(prompt: str) -> str:
+    """From standard input for scripts (first line), or asked twice at a terminal."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+    first = getpass.getpass(prompt)
+    if getpass.getpass("再输入一次：") != first:
+        raise UserError("两次输入的密码不一样")
+    return first
+
+
+class UserError(Exception):
+    """A `gigdesk user` command cannot be done; the message says why in one line."""
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from bot.console.auth import PasswordError, hash_password
+    from storage import Store
+    from storage.accounts import ROLES
+
+    store = Store(_settings(args).db_path)
+    now = time.time()
+    try:
+        if args.user_command == "list":
+            for user in store.users():
+                print(f"{user['name']}\t{user['role']}\t{'active' if user['active'] else 'disabled'}")
+            return 0
+        user = store.user_by_name(args.name)
+        if args.user_command == "add":
+            if user:
+                raise UserError(f"user {args.name} already exists")
+            if args.role not in ROLES:
+                raise UserError(f"role must be one of {', '.join(ROLES)}")
+            store.add_user(args.name, args.role, hash_password(_read_password("密码：")), now)
+            store.audit("cli", "user_add", f"user:{args.name}", now, role=args.role)
+            print(f"added {args.name} ({args.role})")
+            return 0
+        if user is None:
+            raise UserError(f"no user called {args.name}")
+        if args.user_command == "disable":
+            store.update_user(user["id"], active=0)
+        else:  # password
+            store.update_user(user["id"], password_hash=hash_password(_read_password("新密码：")), active=1)
+        store.audit("cli", f"user_{args.user_command}", f"user:{args.name}", now)
+        print(f"{args.user_command}: {args.name} (logged out everywhere)")
+        return 0
+    except (UserError, PasswordError) as exc:
+        print(f"gigdesk: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+
+
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", help="settings file (default: ./gigdesk.toml if present)")
@@ -110,6 +180,18 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--threshold", type=float, default=0.0,
                           help="exit non-zero when top-1 accuracy is below this (0-1)")
     evaluate.set_defaults(func=cmd_kb_eval)
+
+    users = sub.add_parser("user", help="console accounts").add_subparsers(dest="user_command", required=True)
+    add = users.add_parser("add", parents=[common], help="create an account (password from standard input)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, help="caseworker, editor or admin")
+    users.add_parser("list", parents=[common], help="list accounts")
+    for name, text in (("disable", "disable an account and end its sessions"),
+                       ("password", "set a new password (from standard input) and enable the account")):
+        action = users.add_parser(name, parents=[common], help=text)
+        action.add_argument("name")
+    for action in users.choices.values():
+        action.set_defaults(func=cmd_user)
     return p
 
 

@@ -48,6 +48,24 @@ class Settings:
                                   "How answers name the union's hotline ({{ union_hotline }} in the FAQ).")
     union_name: str = _setting("工会", "How the bot names the union ({{ union_name }} in the FAQ).")
     knowledge_poll_seconds: float = _setting(2.0, "How often the server checks the FAQ files for edits.")
+    office_hours: str = _setting("mon-fri 09:00-18:00", "When caseworkers are on duty, e.g. \"mon-fri 09:00-18:00; "
+                                 "sat 09:00-12:00\" (\"always\" for round the clock); outside them riders are told "
+                                 "when a person will reply.")
+    timezone: str = _setting("Asia/Shanghai", "Time zone of the office hours and of dates shown to people.")
+    escalate_after_minutes: float = _setting(15.0, "Minutes a conversation may wait unclaimed before it is shown "
+                                             "red and announced to the WeCom group.")
+    escalate_urgent_after_minutes: float = _setting(3.0, "The same for urgent conversations (danger, injury).")
+    wecom_webhook_url: str = _setting("", "WeCom group-robot webhook URL that hears about escalated conversations "
+                                      "(empty: console only). It contains a key: keep it out of the repo.",
+                                      "GIGDESK_WECOM_WEBHOOK_URL", secret=True)
+    public_url: str = _setting("", "The console's address as caseworkers reach it, e.g. https://help.example.org; "
+                               "used in links, and an https address makes session cookies Secure.")
+    session_hours: float = _setting(12.0, "How long a console log-in lasts (a long shift).")
+    wechat_template_id: str = _setting("", "Template id for the notice sent when a caseworker's reply is outside "
+                                       "WeChat's 48-hour window (verified service accounts only; empty: off).")
+    wechat_template_fields: str = _setting("first=工会工作人员回复了你;remark=请在公众号里回复任意文字查看",
+                                           "The template's fields as name=value pairs separated by \";\" (at "
+                                           "most 20 characters each).")
     demo: bool = _setting(False, "Demo mode: a demo token, no customer-service API needed. Never in production.")
 
     @property
@@ -116,6 +134,14 @@ def validate_settings(settings: Settings) -> None:
                             "server settings (or run with --demo to try the bot locally)")
     if settings.wechat_aes_key:
         validate_aes_key(settings.wechat_aes_key)
+    from bot.office_hours import OfficeHours, OfficeHoursError
+    try:
+        OfficeHours.parse(settings.office_hours, settings.timezone)
+    except OfficeHoursError as exc:
+        raise SettingsError(str(exc)) from None
+    for pair in filter(None, settings.wechat_template_fields.split(";")):
+        if "=" not in pair or len(pair.split("=", 1)[1].strip()) > 20:
+            raise SettingsError(f"wechat_template_fields: {pair!r} must be name=value with at most 20 characters")
     if not settings.demo and not settings.can_send_customer_messages:
         raise SettingsError("WECHAT_APPID and WECHAT_SECRET must both be set: late answers and "
                             "caseworker replies go through the customer-service API")

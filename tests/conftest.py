@@ -54,6 +54,7 @@ class FakeWeChat:
     """Records every call; `script` lists errcodes to answer send calls with, in order."""
     sent: list[dict] = field(default_factory=list)
     token_calls: list[dict] = field(default_factory=list)
+    templates: list[dict] = field(default_factory=list)
     script: list[int] = field(default_factory=list)
     delay: float = 0.0
     url: str = ""
@@ -71,6 +72,10 @@ class FakeWeChat:
         self.sent.append({"token": request.query.get("access_token"), "body": body, "errcode": code})
         self.arrived.set()
         return web.json_response({"errcode": code, "errmsg": "ok" if code == 0 else "error"})
+
+    async def template_send(self, request: web.Request) -> web.Response:
+        self.templates.append(json.loads(await request.read()))
+        return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": len(self.templates)})
 
     async def wait_for_sent(self, count: int = 1, timeout: float = 10.0) -> list[dict]:
         deadline = time.monotonic() + timeout
@@ -92,6 +97,7 @@ async def fake_wechat(aiohttp_server) -> FakeWeChat:
     app = web.Application()
     app.router.add_post("/cgi-bin/stable_token", fake.stable_token)
     app.router.add_post("/cgi-bin/message/custom/send", fake.custom_send)
+    app.router.add_post("/cgi-bin/message/template/send", fake.template_send)
     server = await aiohttp_server(app)
     fake.url = str(server.make_url("")).rstrip("/")
     return fake
@@ -116,3 +122,66 @@ async def send_text(client, text: str, openid: str = "o_rider_1", msgid: str | N
     assert resp.status == 200, await resp.text()
     body = await resp.text()
     return "" if body == "success" else reply_content(body)
+
+
+PASSWORD = "correct horse battery"
+
+
+def add_user(app, name: str, role: str = "caseworker", password: str = PASSWORD) -> int:
+    from bot.app import STORE
+    from bot.console.auth import hash_password
+    return app[STORE].store.add_user(name, role, hash_password(password), time.time())
+
+
+class Console:
+    """A browser-like client of the console: its own cookies, the CSRF token on every write."""
+
+    def __init__(self, base: str):
+        import aiohttp
+        self.base = base.rstrip("/")
+        self.session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.csrf = ""
+
+    async def log_in(self, name: str, password: str = PASSWORD) -> int:
+        """The log-in form's status (303 when logged in); the page it showed is in .page."""
+        import re
+        async with self.session.get(self.base + "/console/login") as page:
+            token = re.search(r'name="csrf" value="([^"]+)"', await page.text()).group(1)
+        form = {"name": name, "password": password, "csrf": token, "next": "/console/queue"}
+        async with self.session.post(self.base + "/console/login", data=form, allow_redirects=False) as resp:
+            self.page = await resp.text()
+            status = resp.status
+        if status == 303:
+            async with self.session.get(self.base + "/api/me") as me:
+                self.csrf = (await me.json())["csrf"]
+        return status
+
+    async def get(self, path: str, **kwargs):
+        async with self.session.get(self.base + path, **kwargs) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+    async def post(self, path: str, body: dict | None = None, **kwargs):
+        headers = {"X-CSRF-Token": self.csrf, **kwargs.pop("headers", {})}
+        async with self.session.post(self.base + path, json=body if body is not None else {}, headers=headers,
+                                     **kwargs) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+    async def close(self):
+        await self.session.close()
+
+
+@pytest.fixture
+async def console(client):
+    """Log a console user in against the running test app: `await console("li", role="admin")`."""
+    opened: list[Console] = []
+
+    async def open_console(name: str, role: str = "caseworker") -> Console:
+        add_user(client.app, name, role)
+        c = Console(str(client.make_url("")))
+        assert await c.log_in(name) == 303, c.page
+        opened.append(c)
+        return c
+
+    yield open_console
+    for c in opened:
+        await c.close()

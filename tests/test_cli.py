@@ -139,6 +139,11 @@ def test_serve_demo_answers_the_web_chat(tmp_path):
         reply = json.loads(body)["reply"]
         assert "押金" in reply and "依据" in reply
         assert (data_dir / "gigdesk.db").exists()
+        demo = re.search(r"demo console account: demo / (\S+)", out.read_text("utf-8"))
+        assert demo, "demo mode prints a console account"
+        users = list(sqlite_utils.Database(data_dir / "gigdesk.db")["users"].rows)
+        assert [(u["name"], u["role"]) for u in users] == [("demo", "admin")]
+        assert demo.group(1) not in users[0]["password_hash"]
 
         proc.terminate()  # SIGTERM, as `docker stop` or systemd sends it
         assert proc.wait(timeout=15) == 0, err.read_text("utf-8")
@@ -169,3 +174,20 @@ def test_chat_answers_hands_off_and_records(tmp_path):
     assert len({r["rider_id"] for r in rows}) == 1
     assert list(db["conversations"].rows)[0]["state"] == "waiting"
     db.close()
+
+
+def test_user_add_reads_the_password_from_stdin_and_the_account_can_log_in(tmp_path):
+    data = ["--data-dir", str(tmp_path / "data")]
+    added = gigdesk(["user", "add", "li", "--role", "caseworker", *data], tmp_path, stdin="correct horse battery\n")
+    assert added.returncode == 0, added.stderr
+    assert "li" in gigdesk(["user", "list", *data], tmp_path).stdout
+    assert "10" in refused(gigdesk(["user", "add", "wang", "--role", "admin", *data], tmp_path, stdin="short\n"))
+    assert "role" in refused(gigdesk(["user", "add", "wang", "--role", "boss", *data], tmp_path, stdin="x" * 12))
+    assert "exists" in refused(gigdesk(["user", "add", "li", "--role", "admin", *data], tmp_path, stdin="x" * 12))
+
+    from bot.console.auth import verify_password
+    db = sqlite_utils.Database(tmp_path / "data" / "gigdesk.db")
+    user = next(db["users"].rows_where("name = 'li'"))
+    assert user["role"] == "caseworker" and verify_password(user["password_hash"], "correct horse battery")
+    assert gigdesk(["user", "disable", "li", *data], tmp_path).returncode == 0
+    assert next(db["users"].rows_where("name = 'li'"))["active"] == 0

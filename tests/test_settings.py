@@ -55,3 +55,15 @@ def test_every_setting_is_documented_in_the_readme(name):
 
 def test_settings_fields_all_have_help():
     assert all(f.metadata.get("help") for f in dataclasses.fields(Settings))
+
+
+def test_every_api_route_is_documented_in_the_readme(tmp_path):
+    from bot.app import create_app
+    app = create_app(Settings(wechat_token="t", data_dir=str(tmp_path)))
+    documented = set()
+    for route in app.router.routes():
+        path = route.resource.get_info().get("path") or route.resource.get_info().get("formatter") or ""
+        if path.startswith("/api/") and route.method != "HEAD":
+            documented.add(f"`{route.method} {path}")
+    missing = [r for r in documented if r not in README]
+    assert documented and not missing, f"README's API table lacks {missing}"

@@ -10,14 +10,15 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import jinja2
 from aiohttp import web
 
 from bot.delivery import handle_delivery
 from bot.engine import Engine, Inbound
+from bot.httputil import same_origin
 from storage import AsyncStore
 
 log = logging.getLogger("gigdesk.webchat")
@@ -29,15 +30,6 @@ MAX_TEXT = 1000  # characters; a rider's message is rarely a tenth of this
 MAX_BODY = 16384
 
 
-def same_origin(request: web.Request) -> bool:
-    """No Origin header (old browsers, curl) passes; otherwise its host must be ours. The scheme
-    is not compared: behind an HTTPS proxy the app itself sees plain http."""
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return True
-    return urlsplit(origin).netloc == request.host and origin.startswith(("http://", "https://"))
-
-
 def error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
@@ -47,6 +39,7 @@ class WebChat:
     store: AsyncStore
     engine: Engine
     pages: jinja2.Environment
+    on_change: Callable[[], None] = lambda: None  # tells open console pages
 
     async def page(self, request: web.Request) -> web.Response:
         # The greeting comes from messages.yaml like every other system message.
@@ -83,6 +76,8 @@ class WebChat:
         # The client's id makes a re-sent message (flaky mobile network) count once.
         key = f"w:{visitor}:{client_id or secrets.token_hex(8)}"
         outcome = await self.store.run(handle_delivery, self.store.store, self.engine, key, inbound)
+        if not outcome.retry:
+            self.on_change()
         response.text = json.dumps({"reply": outcome.reply_text, "outcome": outcome.reply.outcome
                                     if outcome.reply else None}, ensure_ascii=False)
         return response

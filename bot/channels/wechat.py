@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -32,6 +33,7 @@ class Webhook:
     engine: Engine
     outbox: Outbox
     safe_mode: proto.SafeMode | None = None
+    on_change: Callable[[], None] = lambda: None  # tells open console pages
     # Keys whose answer missed the deadline and goes through the customer-service API.
     _late: set[str] = field(default_factory=set)
     _tasks: set[asyncio.Task] = field(default_factory=set)
@@ -102,17 +104,26 @@ class Webhook:
             log.warning("answer for %s missed the deadline; it will go through the customer-service API",
                         key)
             return None
+        self._handled(outcome)
         if outcome.retry:
             log.info("retry of %s recognised", key)
             if outcome.late or key in self._late:
                 return None
         return outcome.reply_text
 
+    def _handled(self, outcome: Outcome) -> None:
+        if outcome.retry:
+            return
+        self.on_change()
+        if outcome.released:
+            self.outbox.wake()
+
     def _deliver_late(self, key: str, openid: str, task: asyncio.Future) -> None:
         if task.cancelled() or task.exception() is not None:
             log.error("late answer for %s failed: %r", key, None if task.cancelled() else task.exception())
             return
         outcome: Outcome = task.result()
+        self._handled(outcome)
         if outcome.retry or not outcome.reply_text:
             return
         sending = asyncio.ensure_future(self._send_late(key, openid, outcome))

@@ -1,0 +1,251 @@
+"""Who may use the console: passwords, sessions, CSRF, the log-in rate limit and roles.
+
+Sessions are server-side: the cookie holds a random token and the database only its SHA-256,
+so an account can be disabled or logged out everywhere at once, and a new token is issued at
+every log-in (no session fixation). Every write needs the session's CSRF token (header
+X-CSRF-Token, or field csrf in a form) and a same-origin Origin header when one is sent."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from aiohttp import web
+
+from bot.httputil import json_error, same_origin
+from storage import AsyncStore
+from storage.accounts import ROLES
+
+COOKIE = "gigdesk_console"
+CSRF_HEADER = "X-CSRF-Token"
+MIN_PASSWORD_LENGTH = 10
+# What each role may do. An admin can do everything; an editor keeps the FAQ, a caseworker
+# talks to riders. Every console and API route names the permission it needs.
+PERMISSIONS = {
+    "caseworker": frozenset({"conversations"}),
+    "editor": frozenset({"faq"}),
+    "admin": frozenset({"conversations", "faq", "users"}),
+}
+assert set(PERMISSIONS) == set(ROLES)
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+_hasher = PasswordHasher()  # argon2id with the library's RFC 9106 defaults
+# Checked when the name is unknown, so a wrong name takes as long as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+class PasswordError(ValueError):
+    pass
+
+
+def check_new_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise PasswordError(f"密码至少 {MIN_PASSWORD_LENGTH} 个字符")
+    if len(password) > 1024:
+        raise PasswordError("密码太长")
+
+
+def hash_password(password: str) -> str:
+    check_new_password(password)
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Staff:
+    """The logged-in person behind a request."""
+    user_id: int
+    name: str
+    role: str
+    csrf: str
+    token_hash: str
+
+    def can(self, permission: str) -> bool:
+        return permission == "signed_in" or permission in PERMISSIONS.get(self.role, ())
+
+
+class LoginLimiter:
+    """At most `attempts` failed log-ins per name and per address in `window` seconds.
+    In memory: a restart forgets, which costs an attacker nothing they could not wait out."""
+
+    def __init__(self, attempts: int = 5, window: float = 900.0, max_keys: int = 10000):
+        self.attempts = attempts
+        self.window = window
+        self.max_keys = max_keys
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def retry_after(self, keys: list[str], now: float) -> float:
+        """Seconds until these keys may try again; 0 when they may now."""
+        wait = 0.0
+        for key in keys:
+            times = self._recent(key, now)
+            if len(times) >= self.attempts:
+                wait = max(wait, times[0] + self.window - now)
+        return wait
+
+    def failed(self, keys: list[str], now: float) -> None:
+        for key in keys:
+            self._recent(key, now).append(now)
+            self._failures.move_to_end(key)
+        while len(self._failures) > self.max_keys:  # a flood of names must not grow memory
+            self._failures.popitem(last=False)
+
+    def succeeded(self, keys: list[str]) -> None:
+        for key in keys:
+            self._failures.pop(key, None)
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        times = self._failures.setdefault(key, deque())
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        return times
+
+
+def requires(permission: str):
+    """Marks a handler with the permission it needs; the guard middleware enforces it."""
+    def mark(handler):
+        handler.permission = permission
+        return handler
+    return mark
+
+
+def public(handler):
+    handler.permission = None
+    return handler
+
+
+STAFF = web.RequestKey("staff", Staff)  # the person behind the request, set by the guard
+
+
+@dataclass
+class Auth:
+    store: AsyncStore
+    session_seconds: float
+    secure_cookies: bool = False
+    limiter: LoginLimiter = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        self.limiter = self.limiter or LoginLimiter()
+
+    async def log_in(self, name: str, password: str, address: str) -> Staff | float | None:
+        """The new session's Staff; or seconds to wait when rate-limited; or None when wrong."""
+        now = time.time()
+        keys = [f"name:{name.lower()}", f"address:{address}"]
+        wait = self.limiter.retry_after(keys, now)
+        if wait > 0:
+            return wait
+        user = await self.store.run(self.store.store.user_by_name, name)
+        hashed = user["password_hash"] if user and user["active"] else None
+        # argon2 takes tens of milliseconds of CPU: off the event loop and off the DB thread.
+        ok = await asyncio.get_running_loop().run_in_executor(None, verify_password, hashed, password)
+        if not ok:
+            self.limiter.failed(keys, now)
+            await self.store.run(self.store.store.audit, name[:64] or "?", "login_failed", address, now)
+            return None
+        self.limiter.succeeded(keys)
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        staff = Staff(user["id"], user["name"], user["role"], csrf, token_hash(token))
+
+        def record() -> None:
+            store = self.store.store
+            with store.transaction():
+                store.purge_sessions(now)
+                store.add_session(staff.token_hash, user["id"], csrf, now, now + self.session_seconds)
+                store.update_user(user["id"], last_login_at=now)
+                store.audit(user["name"], "login", address, now)
+        await self.store.run(record)
+        object.__setattr__(staff, "_token", token)  # handed to set_cookie once, never stored
+        return staff
+
+    async def log_out(self, staff: Staff) -> None:
+        await self.store.run(self.store.store.end_session, staff.token_hash)
+        await self.store.run(self.store.store.audit, staff.name, "logout", "", time.time())
+
+    async def staff(self, request: web.Request) -> Staff | None:
+        token = request.cookies.get(COOKIE, "")
+        if not token or len(token) > 128:
+            return None
+        row = await self.store.run(self.store.store.session_user, token_hash(token), time.time())
+        if row is None:
+            return None
+        return Staff(row["user_id"], row["name"], row["role"], row["csrf"], row["token_hash"])
+
+    def set_cookie(self, response: web.StreamResponse, staff: Staff) -> None:
+        response.set_cookie(COOKIE, getattr(staff, "_token"), max_age=int(self.session_seconds), httponly=True,
+                            samesite="Lax", secure=self.secure_cookies, path="/")
+
+    def clear_cookie(self, response: web.StreamResponse) -> None:
+        response.del_cookie(COOKIE, path="/")
+
+
+def csrf_ok(request: web.Request, staff: Staff, form_token: str | None = None) -> bool:
+    sent = request.headers.get(CSRF_HEADER) or form_token or ""
+    return same_origin(request) and hmac.compare_digest(sent.encode(), staff.csrf.encode())
+
+
+def is_api(request: web.Request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def make_guard(auth: Auth):
+    """Every /console and /api route is refused unless its handler declares a permission (or
+    @public) and the logged-in person has it, so a new route cannot be left open by mistake."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler) -> web.StreamResponse:
+        path = request.path
+        if not (path.startswith("/api/") or path == "/api" or path.startswith("/console")):
+            return await handler(request)
+        permission = getattr(handler, "permission", "undeclared")
+        if permission is None:
+            return await handler(request)
+        staff = await auth.staff(request)
+        if staff is None:
+            if is_api(request) or request.method != "GET":
+                return json_error(401, "请先登录")
+            raise web.HTTPFound("/console/login?next=" + _quote_next(request.path_qs))
+        if permission == "undeclared" or not staff.can(permission):
+            return json_error(403, "你的账号没有这个权限") if is_api(request) else \
+                web.Response(status=403, text="你的账号没有这个权限", content_type="text/plain")
+        if request.method in UNSAFE_METHODS and not csrf_ok(request, staff, await _form_token(request)):
+            return json_error(403, "CSRF 校验失败：请刷新页面再试")
+        request[STAFF] = staff
+        return await handler(request)
+
+    return guard
+
+
+async def _form_token(request: web.Request) -> str | None:
+    """The csrf field of a form post (aiohttp keeps the parsed form for the handler)."""
+    if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return None
+    token = (await request.post()).get("csrf")
+    return token if isinstance(token, str) else None
+
+
+def _quote_next(path_qs: str) -> str:
+    return quote(path_qs, safe="")
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path inside the console: never an open redirect to another site."""
+    if value and value.startswith("/console") and "//" not in value and "\\" not in value:
+        return value
+    return "/console"

@@ -1,0 +1,51 @@
+"""Live updates for open console pages: server-sent events that say "something changed", after
+which the page fetches what it shows through the JSON API. One message per change burst keeps
+a busy hour from flooding the browser; the data itself always comes from the API."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiohttp import web
+from aiohttp_sse import sse_response
+
+COALESCE_SECONDS = 0.3
+
+
+class Hub:
+    """A version number and a way to wait for it to move. Called on the event loop only."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self.closed = False
+        self._moved = asyncio.Event()
+
+    def changed(self) -> None:
+        self.version += 1
+        self._moved.set()
+        self._moved = asyncio.Event()
+
+    def close(self) -> None:
+        """At shutdown: wake every listener so its stream ends."""
+        self.closed = True
+        self.changed()
+
+    async def wait_past(self, version: int, timeout: float) -> int:
+        if self.version == version and not self.closed:
+            try:
+                await asyncio.wait_for(self._moved.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+        return self.version
+
+
+async def stream(request: web.Request, hub: Hub) -> web.StreamResponse:
+    async with sse_response(request, ping_interval=15) as response:
+        version = -1
+        while response.is_connected() and not hub.closed:
+            if version != hub.version:
+                version = hub.version
+                await response.send(json.dumps({"version": version}), event="changed")
+                await asyncio.sleep(COALESCE_SECONDS)
+            await hub.wait_past(version, timeout=30)
+    return response

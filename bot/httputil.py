@@ -1,0 +1,61 @@
+"""Small pieces every JSON endpoint needs: refusing cross-site writes and reading a bounded body."""
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+
+def same_origin(request: web.Request) -> bool:
+    """No Origin header (old browsers, curl) passes; otherwise its host must be ours. The scheme
+    is not compared: behind an HTTPS proxy the app itself sees plain http."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc == request.host and origin.startswith(("http://", "https://"))
+
+
+def json_error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def response(self) -> web.Response:
+        return json_error(self.status, self.message)
+
+
+async def read_json_object(request: web.Request, max_bytes: int = 16384) -> dict[str, Any]:
+    """The body as a JSON object, or BadRequest with a message a person can act on."""
+    if request.content_type != "application/json":
+        raise BadRequest(415, "请以 JSON 发送（Content-Type: application/json）")
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise BadRequest(413, "内容太长")
+    body = await request.content.read(max_bytes + 1)
+    if len(body) > max_bytes:
+        raise BadRequest(413, "内容太长")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(400, "不是有效的 JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest(400, "应当是一个 JSON 对象")
+    return data
+
+
+def text_field(data: dict[str, Any], name: str, max_chars: int, required: bool = True) -> str:
+    value = data.get(name, "")
+    if not isinstance(value, str):
+        raise BadRequest(400, f"{name} 必须是文字")
+    value = value.strip()
+    if required and not value:
+        raise BadRequest(400, f"{name} 不能为空")
+    if len(value) > max_chars:
+        raise BadRequest(413, f"{name} 太长：最多 {max_chars} 个字")
+    return value
