@@ -20,6 +20,9 @@ class Brain:
     more: PhraseSet
     greetings: PhraseSet
     thanks: PhraseSet
+    report: PhraseSet
+    case_status: PhraseSet
+    cancel: PhraseSet
 
 
 def build_brain(kb: KnowledgeBase) -> Brain:
@@ -28,4 +31,5 @@ def build_brain(kb: KnowledgeBase) -> Brain:
     t = kb.triggers
     return Brain(kb=kb, normalise=normalise, matcher=matcher, emergency=PhraseSet(t.emergency),
                  handoff=PhraseSet(t.handoff), back_to_bot=PhraseSet(t.back_to_bot),
-                 more=PhraseSet(t.more), greetings=PhraseSet(t.greetings), thanks=PhraseSet(t.thanks))
+                 more=PhraseSet(t.more), greetings=PhraseSet(t.greetings), thanks=PhraseSet(t.thanks),
+                 report=PhraseSet(t.report), case_status=PhraseSet(t.case_status), cancel=PhraseSet(t.cancel))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.brain import Brain
+from bot.intake import CASE_NUMBER, EVIDENCE_KINDS, Intake, Said
 from bot.office_hours import OfficeHours
 from bot.textparts import split_to_bytes, utf8_len
 from intents import decide
@@ -59,6 +60,7 @@ class Engine:
         self.context = context  # variables for templates: union_hotline, union_name
         self.thresholds = thresholds
         self.office_hours = office_hours  # None: people are always on duty
+        self.intake = Intake(self._render)
 
     # --- entry point -------------------------------------------------------------------------
     def handle(self, store: Store, inbound: Inbound) -> Reply | None:
@@ -79,6 +81,16 @@ class Engine:
 
     def _decide(self, store: Store, brain: Brain, inbound: Inbound, conversation: dict[str, Any],
                 message_id: int) -> Reply | None:
+        intake = Intake.state(json.loads(conversation["pending"] or "{}"))
+        if intake and Intake.expired(intake, inbound.received_at):
+            store.update_conversation(conversation["id"], inbound.received_at, pending=None)
+            conversation = store.conversation(conversation["id"])
+            reply = self._decide(store, brain, inbound, conversation, message_id)
+            note = self._render(brain, "intake_expired")
+            return Reply(note + ("\n\n" + reply.text if reply else ""), reply.outcome if reply else "intake_expired",
+                         reply.intent if reply else "intake", reply.score if reply else None)
+        if intake and inbound.kind != "event":
+            return self._intake(store, brain, inbound, conversation, intake, message_id)
         if inbound.kind == "event":
             return self._event(store, brain, inbound, conversation)
         if inbound.kind == "text" or (inbound.kind == "voice" and inbound.text.strip()):
@@ -116,6 +128,8 @@ class Engine:
         cleaned = clean(inbound.text)
         if brain.emergency.found_in(cleaned):
             return self._emergency(store, brain, inbound.text, conversation, now)
+        if brain.case_status.found_in(cleaned) or CASE_NUMBER.search(inbound.text):
+            return self._said(self.intake.status(store, brain, conversation["rider_id"]))
         if conversation["state"] in WITH_A_PERSON:
             if brain.back_to_bot.found_in(cleaned):
                 store.update_conversation(conversation["id"], now, state="closed", closed_at=now)
@@ -123,6 +137,8 @@ class Engine:
             return self._holding(store, brain, conversation, now)
         if brain.handoff.found_in(cleaned):
             return self._hand_off(store, brain, conversation, "asked", now)
+        if brain.report.found_in(cleaned):
+            return self._said(self.intake.start(store, brain, conversation, now))
         pending = json.loads(conversation["pending"] or "{}")
         chosen = self._chosen(cleaned, pending.get("choices") or [])
         if chosen and (entry := brain.kb.entry(chosen)):
@@ -167,6 +183,8 @@ class Engine:
         text = brain.kb.render_answer(entry, self.context)
         if entry.needs_human:
             text += "\n" + self._render(brain, "needs_human_hint")
+        if entry.offers_case:
+            text += "\n" + self._render(brain, "case_offer")
         fields: dict[str, Any] = {"misses": 0, "pending": None}
         if not conversation["disclaimer_shown"]:
             text += "\n" + self._render(brain, "disclaimer")
@@ -174,10 +192,33 @@ class Engine:
         store.update_conversation(conversation["id"], now, **fields)
         return Reply(text, outcome, entry.id, score)
 
+    def _intake(self, store: Store, brain: Brain, inbound: Inbound, conversation: dict[str, Any],
+                intake: dict[str, Any], message_id: int) -> Reply | None:
+        """Within an intake: danger still comes first; media are evidence; text answers."""
+        now = inbound.received_at
+        if inbound.kind in EVIDENCE_KINDS and inbound.media_id:
+            said = self.intake.attach(store, brain, conversation, intake, message_id, inbound.kind,
+                                      inbound.media_id, now)
+            if not (inbound.kind == "voice" and inbound.text.strip()):
+                return self._said(said)
+            intake = Intake.state(json.loads(store.conversation(conversation["id"])["pending"] or "{}"))
+        if not inbound.text.strip():
+            return self._said(Said(self.intake.question(brain, intake["step"]), "intake"))
+        if brain.emergency.found_in(clean(inbound.text)):
+            return self._emergency(store, brain, inbound.text, conversation, now)
+        return self._said(self.intake.answer(store, brain, conversation, intake, inbound.text, now))
+
+    @staticmethod
+    def _said(said: Said) -> Reply:
+        return Reply(said.text, said.outcome, "intake" if said.outcome.startswith("intake") else said.outcome)
+
     def _emergency(self, store: Store, brain: Brain, text: str, conversation: dict[str, Any], now: float) -> Reply:
         # A caseworker who already has the conversation keeps it; otherwise it joins the queue.
         state = "assigned" if conversation["state"] == "assigned" else "waiting"
-        store.update_conversation(conversation["id"], now, state=state, reason="urgent", urgent=1, pending=None,
+        # An unfinished help request is kept: the rider can still complete it.
+        intake = Intake.state(json.loads(conversation["pending"] or "{}"))
+        store.update_conversation(conversation["id"], now, state=state, reason="urgent", urgent=1,
+                                  pending={"intake": intake} if intake else None,
                                   waiting_since=conversation["waiting_since"] or now)
         reply = self._render(brain, "emergency") + self._after_hours(brain, now)
         # Safety first; where the message is also a clear FAQ question, the answer follows.

@@ -11,17 +11,22 @@ from typing import Any
 import jinja2
 import yaml
 
-from knowledge.model import TEMPLATES, Entry, KnowledgeBase, Source, TriggerPhrases
+from knowledge.model import TEMPLATES, CaseKind, Entry, KnowledgeBase, Source, TriggerPhrases
 
 ID_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 REQUIRED_ENTRY_FIELDS = ("id", "title", "examples", "answer", "sources", "reviewed")
 KNOWN_ENTRY_FIELDS = set(REQUIRED_ENTRY_FIELDS) | {"keywords", "tags", "needs_human", "offers_case"}
-TRIGGER_LISTS = ("emergency", "handoff", "back_to_bot", "more", "greetings", "thanks")
+TRIGGER_LISTS = ("emergency", "handoff", "back_to_bot", "more", "greetings", "thanks", "report", "case_status",
+                 "cancel")
 # Variables every answer template may use; the app fills them from the settings.
 SAMPLE_CONTEXT = {"union_hotline": "12351", "union_name": "工会"}
 # System messages may also use what the engine passes them (the clarify question's choices).
 MESSAGE_CONTEXT = {**SAMPLE_CONTEXT, "titles": ["问题一", "问题二"],
-                   "office_hours": "周一至周五 09:00-18:00", "next_open": "明天（周二）09:00"}
+                   "office_hours": "周一至周五 09:00-18:00", "next_open": "明天（周二）09:00",
+                   "kinds": ["工资被拖欠", "受伤"], "number": "GH-2611-0001", "kind": "工资被拖欠",
+                   "status": "已受理", "note": "已联系站点", "urgent": False, "count": 1,
+                   "cases": [{"number": "GH-2611-0001", "kind": "工资被拖欠", "status": "已受理",
+                              "updated": "11月21日"}]}
 
 
 @dataclass(frozen=True)
@@ -231,6 +236,9 @@ REQUIRED_MESSAGES = (
     "welcome", "fallback", "fallback_offer_human", "clarify", "handoff", "holding", "emergency",
     "greeting", "thanks", "voice_unrecognised", "media_received", "location", "back_to_bot",
     "disclaimer", "more_hint", "no_more", "needs_human_hint", "after_hours", "person_closed",
+    "case_offer", "intake_privacy", "intake_kind", "intake_platform", "intake_city", "intake_when",
+    "intake_story", "intake_phone", "intake_phone_invalid", "intake_evidence", "intake_evidence_received",
+    "intake_done", "intake_cancelled", "intake_expired", "case_status", "case_none", "case_notice",
 )
 
 
@@ -260,7 +268,29 @@ def load_knowledge(directory: str | Path) -> tuple[KnowledgeBase | None, list[Pr
     for key, entry_id in menu.items():
         if entry_id not in seen:
             problems.append(Problem("messages.yaml", 0, "", f"菜单 {key} 指向不存在的问答 {entry_id}"))
+    case_kinds = _load_case_kinds(directory / "cases.yaml", problems)
     if any(p.severity == "error" for p in problems):
         return None, problems
     return KnowledgeBase(entries=tuple(seen.values()), synonyms=synonyms, triggers=triggers,
-                         messages=messages, menu=menu), problems
+                         messages=messages, menu=menu, case_kinds=case_kinds), problems
+
+
+def _load_case_kinds(path: Path, problems: list[Problem]) -> tuple[CaseKind, ...]:
+    """The kinds of problem a rider can report (cases.yaml), in the order riders see them."""
+    data = read_yaml(path, problems) if path.exists() else None
+    raw = data.get("kinds") if isinstance(data, dict) else None
+    if not isinstance(raw, list) or not raw:
+        problems.append(Problem(path.name, 1, "", "cases.yaml 要有 \"kinds:\" 一节，列出可以登记的问题种类"))
+        return ()
+    kinds: list[CaseKind] = []
+    for item in raw:
+        line = item.get("__line__", 0) if isinstance(item, dict) else 0
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not isinstance(item.get("title"), str):
+            problems.append(Problem(path.name, line, "", "每个种类要有 id 和 title"))
+            continue
+        words = _text_list(item.get("words", [])) or []
+        kinds.append(CaseKind(item["id"], item["title"], bool(item.get("urgent", False)), tuple(words)))
+    ids = [k.id for k in kinds]
+    for kind_id in {i for i in ids if ids.count(i) > 1}:
+        problems.append(Problem(path.name, 0, kind_id, f"种类 id 重复：{kind_id}"))
+    return tuple(kinds)

@@ -53,6 +53,18 @@ class TriggerPhrases:
     more: tuple[str, ...] = ()
     greetings: tuple[str, ...] = ()
     thanks: tuple[str, ...] = ()
+    report: tuple[str, ...] = ()  # the rider wants to record a help request
+    case_status: tuple[str, ...] = ()  # the rider asks how their cases are going
+    cancel: tuple[str, ...] = ()  # leaves the help-request questions
+
+
+@dataclass(frozen=True)
+class CaseKind:
+    """A kind of problem a rider can report (knowledge/cases.yaml)."""
+    id: str
+    title: str
+    urgent: bool = False  # goes to the top and is escalated like an urgent conversation
+    words: tuple[str, ...] = ()  # what a rider may type instead of the number
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,7 @@ class KnowledgeBase:
     triggers: TriggerPhrases
     messages: dict[str, str]  # name -> jinja2 template source
     menu: dict[str, str]  # CLICK EventKey -> entry id
+    case_kinds: tuple[CaseKind, ...] = ()
     _by_id: dict[str, Entry] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -69,6 +82,9 @@ class KnowledgeBase:
 
     def entry(self, entry_id: str) -> Entry | None:
         return self._by_id.get(entry_id)
+
+    def case_kind(self, kind_id: str | None) -> CaseKind | None:
+        return next((k for k in self.case_kinds if k.id == kind_id), None)
 
     def render_answer(self, entry: Entry, context: dict[str, Any]) -> str:
         body = TEMPLATES.from_string(entry.answer).render(context).strip()

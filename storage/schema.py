@@ -160,3 +160,63 @@ def m003_console(db: Database) -> None:
     # state may now also be "held": outside the 48-hour window or over the quota, kept until
     # the rider writes again (see Store.release_held_outbox).
     outbox.create_index(["rider_id", "state"])
+
+
+@migrations()
+def m004_cases(db: Database) -> None:
+    # Help requests a rider records in chat, followed up by the union.
+    db["cases"].create({
+        "id": int,
+        "number": str,  # GH-2611-0042: easy to read out on the phone
+        "rider_id": str,
+        "conversation_id": int,  # where the intake happened
+        "kind": str,  # a kind id from knowledge/cases.yaml
+        "platform": str,
+        "city": str,
+        "happened": str,  # when it happened, in the rider's words
+        "story": str,
+        "phone": str,
+        "status": str,  # new | accepted | in_progress | referred | resolved | closed
+        "referred_to": str,  # 人社 | 仲裁 | 法律援助 when referred
+        "urgent": int,
+        "assigned_to": str,
+        "created_at": float,
+        "updated_at": float,
+        "closed_at": float,
+    }, pk="id", foreign_keys=[("rider_id", "riders", "id")], defaults={"status": "new", "urgent": 0})
+    db["cases"].create_index(["number"], unique=True)
+    db["cases"].create_index(["rider_id"])
+    db["cases"].create_index(["status", "urgent", "created_at"])
+
+    # Every change to a case: status changes with their required note, assignment, notes,
+    # notifications sent to the rider.
+    db["case_events"].create({
+        "id": int,
+        "case_id": int,
+        "at": float,
+        "actor": str,
+        "action": str,  # created | status | assign | note | notify
+        "from_status": str,
+        "to_status": str,
+        "note": str,
+    }, pk="id", foreign_keys=[("case_id", "cases", "id")])
+    db["case_events"].create_index(["case_id", "id"])
+
+    # Images and voice the rider sent during the intake. WeChat keeps media for 3 days, so
+    # they are fetched to files under the data folder; the path is ours, never the rider's.
+    db["case_evidence"].create({
+        "id": int,
+        "case_id": int,
+        "message_id": int,
+        "kind": str,  # image | voice | video
+        "media_id": str,
+        "file": str,  # relative to data_dir/evidence once fetched
+        "state": str,  # pending | saved | failed
+        "error": str,
+        "created_at": float,
+    }, pk="id", foreign_keys=[("case_id", "cases", "id")], defaults={"state": "pending"})
+    db["case_evidence"].create_index(["case_id"])
+    db["case_evidence"].create_index(["state"])
+
+    # Told once what is kept and why, before the first personal detail.
+    db["riders"].add_column("privacy_noticed_at", float)
