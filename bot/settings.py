@@ -66,6 +66,8 @@ class Settings:
     wechat_template_fields: str = _setting("first=工会工作人员回复了你;remark=请在公众号里回复任意文字查看",
                                            "The template's fields as name=value pairs separated by \";\" (at "
                                            "most 20 characters each).")
+    retention_days: int = _setting(365, "Days `gigdesk purge` keeps closed conversations, resolved or closed "
+                                   "cases, WeChat deliveries and unanswered questions after they end.")
     demo: bool = _setting(False, "Demo mode: a demo token, no customer-service API needed. Never in production.")
 
     @property

@@ -17,14 +17,16 @@ from typing import Any, TypeVar
 from sqlite_utils import Database
 
 from storage.accounts import Accounts
+from storage.cases import Cases
 from storage.casework import Casework
+from storage.retention import Retention
 from storage.schema import migrations
 
 T = TypeVar("T")
 OPEN_STATES = ("bot", "waiting", "assigned")
 
 
-class Store(Accounts, Casework):
+class Store(Accounts, Casework, Cases, Retention):
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
