@@ -18,12 +18,14 @@ from bot.channels import wechat, webchat
 from bot.channels.wechat_protocol import SafeMode
 from bot.console.api import ConsoleAPI
 from bot.console.auth import Auth, make_guard
+from bot.console.cases_api import CasesAPI
 from bot.console.casework import Casework
 from bot.console.live import Hub
 from bot.console.pages import Pages, templates
 from bot.engine import Engine
 from bot.httputil import BadRequest
 from bot.escalation import Escalator
+from bot.evidence import EvidenceFetcher
 from bot.office_hours import OfficeHours
 from bot.outbox import Outbox, TemplateNotice
 from bot.reloader import KnowledgeWatcher
@@ -43,6 +45,7 @@ WATCHER = web.AppKey("watcher", KnowledgeWatcher)
 HUB = web.AppKey("hub", Hub)
 AUTH = web.AppKey("auth", Auth)
 ESCALATOR = web.AppKey("escalator", Escalator)
+EVIDENCE = web.AppKey("evidence", EvidenceFetcher)
 
 
 def load_or_fail(directory: str | Path) -> KnowledgeBase:
@@ -97,9 +100,11 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
                           webhook_url=settings.wecom_webhook_url, console_url=settings.public_url,
                           union_name=settings.union_name, on_change=hub.changed)
 
+    evidence = EvidenceFetcher(store, Path(settings.data_dir) / "evidence")
+
     app = web.Application(middlewares=[errors, make_guard(auth)])
     app[SETTINGS], app[STORE], app[ENGINE], app[OUTBOX], app[WATCHER] = settings, store, engine, outbox, watcher
-    app[HUB], app[AUTH], app[ESCALATOR] = hub, auth, escalator
+    app[HUB], app[AUTH], app[ESCALATOR], app[EVIDENCE] = hub, auth, escalator, evidence
 
     safe_mode = (SafeMode(settings.wechat_token, settings.wechat_aes_key, settings.wechat_appid)
                  if settings.wechat_aes_key else None)
@@ -107,7 +112,8 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
     webchat.setup(app, webchat.WebChat(store, engine, pages(), on_change=hub.changed))
     casework = Casework(store, outbox, hub, engine)
     console.setup(app, ConsoleAPI(settings, store, casework, hub, template),
-                  Pages(auth, templates(), watcher, settings.union_name))
+                  Pages(auth, templates(), watcher, settings.union_name),
+                  CasesAPI(store, casework, engine, evidence.directory, settings.timezone))
     app.router.add_static("/static", HERE / "static")
     app.router.add_get("/", to_chat)
 
@@ -119,11 +125,11 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
     async def resources(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession()
         if settings.can_send_customer_messages:
-            outbox.api = WeChatAPI(session, settings.wechat_api_base, settings.wechat_appid,
-                                   settings.wechat_secret)
+            outbox.api = evidence.api = WeChatAPI(session, settings.wechat_api_base, settings.wechat_appid,
+                                                  settings.wechat_secret)
         escalator.session = session
         background = [asyncio.create_task(watcher.run()), asyncio.create_task(outbox.run()),
-                      asyncio.create_task(escalator.run())]
+                      asyncio.create_task(escalator.run()), asyncio.create_task(evidence.run())]
         yield
         for task in background:
             task.cancel()

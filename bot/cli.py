@@ -1,4 +1,5 @@
-"""The `gigdesk` command: serve, chat, kb check, kb eval, user add/list/disable/password."""
+"""The `gigdesk` command: serve, chat, kb check, kb eval, user add/list/disable/password,
+rider forget, purge."""
 from __future__ import annotations
 
 import argparse
@@ -21,10 +22,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from bot.app import create_app
+    from bot.privacy import install_masking
 
     settings = _settings(args)
     validate_settings(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_masking()  # phone and ID numbers a rider types never reach the log in full
     app = create_app(settings)
     print(f"gigdesk serving: web chat at http://{settings.host}:{settings.port}/chat, "
           f"console at /console, WeChat webhook at /wechat; data in {settings.db_path}"
@@ -150,6 +153,155 @@ def cmd_user(args: argparse.Namespace) -> int:
         store.close()
 
 
+# --- privacy: `gigdesk rider forget` and `gigdesk purge` --------------------------------------
+RIDER_CHANNELS = ("wechat", "web")
+MAX_RETENTION_DAYS = 36500
+
+
+class PrivacyError(Exception):
+    """`gigdesk rider forget` or `gigdesk purge` cannot be done; the message says why in one line."""
+
+
+def _rider_ids(openid: str) -> list[str]:
+    """The rider ids to forget: "wechat:X" or "web:X" as given, a bare X in both channels."""
+    openid = openid.strip()
+    channel, colon, rest = openid.partition(":")
+    if colon and channel in RIDER_CHANNELS:
+        if not rest:
+            raise PrivacyError(f"no openid after {channel}:")
+        return [openid]
+    if not openid:
+        raise PrivacyError("OPENID is empty")
+    return [f"{c}:{openid}" for c in RIDER_CHANNELS]
+
+
+def _existing_store(settings: Settings):
+    """The database, which must already exist: forgetting in a new, empty one would only hide a
+    wrong --data-dir."""
+    from storage import Store
+
+    if not settings.db_path.is_file():
+        raise PrivacyError(f"no database at {settings.db_path} (wrong --data-dir?)")
+    return Store(settings.db_path)
+
+
+def _delete_evidence(data_dir: str, files: list[str]) -> tuple[int, list[str]]:
+    """Delete evidence files named relative to <data_dir>/evidence; refuse any that resolve
+    (through "..", an absolute path or a symlink) outside that folder. Files already gone are
+    fine. Returns how many were deleted and the problems, one short phrase each."""
+    from pathlib import Path
+
+    folder = (Path(data_dir) / "evidence").resolve()
+    deleted, problems = 0, []
+    for name in files:
+        path = (folder / name).resolve()
+        if path == folder or not path.is_relative_to(folder):
+            problems.append(f"refused {name!r} (outside {folder})")
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            problems.append(f"could not delete {name!r} ({exc.strerror or exc})")
+            continue
+        deleted += 1
+        for parent in path.parents:  # a folder per case, say, goes once empty
+            if parent == folder or not parent.is_relative_to(folder):
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+    return deleted, problems
+
+
+def _removed(result: dict, files_deleted: int) -> str:
+    from storage.retention import TABLES
+
+    return " ".join(f"{table}={result[table]}" for table in TABLES) + f" files={files_deleted}"
+
+
+def _privacy_command(run) -> int:
+    """run(), with what can go wrong as one line on stderr and exit status 2."""
+    import sqlite3
+
+    try:
+        return run()
+    except (PrivacyError, OSError) as exc:
+        print(f"gigdesk: {exc}", file=sys.stderr)
+    except sqlite3.Error as exc:
+        print(f"gigdesk: database error: {exc}", file=sys.stderr)
+    return 2
+
+
+def _report_evidence_problems(problems: list[str]) -> int:
+    if not problems:
+        return 0
+    print(f"gigdesk: evidence files left in place: {'; '.join(problems)}", file=sys.stderr)
+    return 2
+
+
+def cmd_rider_forget(args: argparse.Namespace) -> int:
+    def run() -> int:
+        settings = _settings(args)
+        rider_ids = _rider_ids(args.openid)
+        store = _existing_store(settings)
+        try:
+            now = time.time()
+            results = [store.forget_rider(rider_id, "cli", now) for rider_id in rider_ids]
+        finally:
+            store.close()
+        from storage.retention import TABLES
+
+        total = {table: sum(r[table] for r in results) for table in TABLES}
+        files = [f for r in results for f in r["files"]]
+        if not any(total.values()):
+            print(f"nothing found for {' or '.join(rider_ids)}")
+            return 1
+        deleted, problems = _delete_evidence(settings.data_dir, files)
+        print(f"forgot: {_removed(total, deleted)}")
+        return _report_evidence_problems(problems)
+    return _privacy_command(run)
+
+
+def _retention_days(value: object, name: str) -> int:
+    text = str(value).strip()
+    if not text.isascii() or not text.isdigit() or not 0 < int(text) <= MAX_RETENTION_DAYS:
+        raise PrivacyError(f"{name} must be a whole number of days from 1 to {MAX_RETENTION_DAYS}, got {text!r}")
+    return int(text)
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    def run() -> int:
+        settings = _settings(args)
+        days = (_retention_days(args.older_than, "--older-than") if args.older_than is not None
+                else _retention_days(settings.retention_days, "retention_days"))
+        store = _existing_store(settings)
+        try:
+            now = time.time()
+            result = store.purge(now - days * 86400, now, actor="cli")
+        finally:
+            store.close()
+        deleted, problems = _delete_evidence(settings.data_dir, result["files"])
+        print(f"purged what ended more than {days} days ago: {_removed(result, deleted)}")
+        return _report_evidence_problems(problems)
+    return _privacy_command(run)
+
+
+def _add_privacy_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    riders = sub.add_parser("rider", help="a rider's data").add_subparsers(dest="rider_command", required=True)
+    forget = riders.add_parser("forget", parents=[common],
+                               help="delete everything about a rider, with their evidence files")
+    forget.add_argument("openid", metavar="OPENID",
+                        help='"wechat:OPENID", "web:VISITOR", or a bare id to look in both channels')
+    forget.set_defaults(func=cmd_rider_forget)
+    purge = sub.add_parser("purge", parents=[common], help="delete what ended longer ago than the retention period")
+    purge.add_argument("--older-than", metavar="DAYS",
+                       help="days to keep what has ended (default: the retention_days setting)")
+    purge.set_defaults(func=cmd_purge)
+
+
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", help="settings file (default: ./gigdesk.toml if present)")
@@ -192,6 +344,7 @@ def parser() -> argparse.ArgumentParser:
         action.add_argument("name")
     for action in users.choices.values():
         action.set_defaults(func=cmd_user)
+    _add_privacy_commands(sub, common)
     return p
 
 

@@ -73,6 +73,28 @@ class WeChatAPI:
             body["url"] = url
         await self._call_with_token("/cgi-bin/message/template/send", body)
 
+    async def get_media(self, media_id: str) -> tuple[bytes, str]:
+        """A temporary media file (WeChat keeps them 3 days): its bytes and content type.
+        WeChat answers errors as JSON, files as anything else."""
+        for attempt in (1, 2):
+            token = await self.access_token(force_refresh=attempt == 2)
+            async with self._session.get(self._base + "/cgi-bin/media/get", timeout=self._timeout,
+                                         params={"access_token": token, "media_id": media_id}) as resp:
+                body = await resp.read()
+                kind = resp.content_type
+            if resp.status >= 500:
+                raise WeChatAPIError(-1, f"HTTP {resp.status}")
+            if kind not in ("application/json", "text/plain"):
+                return body, kind
+            try:
+                code = int(json.loads(body).get("errcode") or 0)
+                message = str(json.loads(body).get("errmsg", ""))
+            except (ValueError, AttributeError):
+                raise WeChatAPIError(-1, "unreadable answer") from None
+            if code not in TOKEN_ERRORS or attempt == 2:
+                raise WeChatAPIError(code or -1, message)
+        raise AssertionError("unreachable")
+
     async def _call_with_token(self, path: str, body: dict) -> dict:
         token = await self.access_token()
         try:

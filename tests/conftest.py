@@ -77,6 +77,12 @@ class FakeWeChat:
         self.templates.append(json.loads(await request.read()))
         return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": len(self.templates)})
 
+    async def media_get(self, request: web.Request) -> web.Response:
+        media_id = request.query.get("media_id", "")
+        if not media_id.startswith("media_"):
+            return web.json_response({"errcode": 40007, "errmsg": "invalid media_id"})
+        return web.Response(body=b"\xff\xd8\xff fake jpeg " + media_id.encode(), content_type="image/jpeg")
+
     async def wait_for_sent(self, count: int = 1, timeout: float = 10.0) -> list[dict]:
         deadline = time.monotonic() + timeout
         while len([s for s in self.sent if s["errcode"] == 0]) < count:
@@ -98,6 +104,7 @@ async def fake_wechat(aiohttp_server) -> FakeWeChat:
     app.router.add_post("/cgi-bin/stable_token", fake.stable_token)
     app.router.add_post("/cgi-bin/message/custom/send", fake.custom_send)
     app.router.add_post("/cgi-bin/message/template/send", fake.template_send)
+    app.router.add_get("/cgi-bin/media/get", fake.media_get)
     server = await aiohttp_server(app)
     fake.url = str(server.make_url("")).rstrip("/")
     return fake

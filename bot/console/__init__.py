@@ -6,12 +6,13 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.console.api import ConsoleAPI
+from bot.console.cases_api import CasesAPI
 from bot.console.pages import Pages
 
 HERE = Path(__file__).resolve().parent
 
 
-def setup(app: web.Application, api: ConsoleAPI, pages: Pages) -> None:
+def setup(app: web.Application, api: ConsoleAPI, pages: Pages, cases: CasesAPI) -> None:
     r = app.router
     r.add_get("/console/login", pages.login_form)
     r.add_post("/console/login", pages.login)
@@ -21,6 +22,8 @@ def setup(app: web.Application, api: ConsoleAPI, pages: Pages) -> None:
     r.add_get("/console/conversations/{id}", pages.conversation)
     r.add_get("/console/users", pages.users)
     r.add_get("/console/knowledge", pages.knowledge)
+    r.add_get("/console/cases", pages.cases)
+    r.add_get("/console/cases/{id}", pages.case)
     r.add_static("/static/console", HERE / "static")
 
     r.add_get("/api/me", api.me)
@@ -41,3 +44,12 @@ def setup(app: web.Application, api: ConsoleAPI, pages: Pages) -> None:
     r.add_post("/api/users", api.add_user)
     r.add_post("/api/users/{id}", api.update_user)
     r.add_get("/api/audit", api.audit)
+
+    r.add_get("/api/cases", cases.list)
+    r.add_get("/api/cases.csv", cases.export)
+    r.add_get("/api/cases/{id}", cases.detail)
+    r.add_get("/api/cases/{id}/notice", cases.notice)
+    r.add_post("/api/cases/{id}/status", cases.change_status)
+    r.add_post("/api/cases/{id}/assign", cases.assign)
+    r.add_post("/api/cases/{id}/notes", cases.note)
+    r.add_get("/api/evidence/{id}", cases.evidence_file)

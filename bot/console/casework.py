@@ -50,7 +50,7 @@ class Casework:
             store.audit(staff.name, "claim", f"conversation:{conversation_id}", time.time(),
                         was=conversation["state"])
             return store.conversation(conversation_id)
-        return await self._do(claim)
+        return await self.run(claim)
 
     async def release(self, staff: Staff, conversation_id: int) -> dict[str, Any]:
         def release(store: Store) -> dict[str, Any]:
@@ -58,7 +58,7 @@ class Casework:
             store.release(conversation_id, _holder(store, conversation_id), time.time())
             store.audit(staff.name, "release", f"conversation:{conversation_id}", time.time())
             return store.conversation(conversation_id)
-        return await self._do(release)
+        return await self.run(release)
 
     async def transfer(self, staff: Staff, conversation_id: int, to: str) -> dict[str, Any]:
         def transfer(store: Store) -> dict[str, Any]:
@@ -71,7 +71,7 @@ class Casework:
             store.reassign(conversation_id, _holder(store, conversation_id), colleague["name"], time.time())
             store.audit(staff.name, "transfer", f"conversation:{conversation_id}", time.time(), to=colleague["name"])
             return store.conversation(conversation_id)
-        return await self._do(transfer)
+        return await self.run(transfer)
 
     async def close(self, staff: Staff, conversation_id: int) -> dict[str, Any]:
         """The rider is told, and their next message goes to the bot again."""
@@ -80,11 +80,11 @@ class Casework:
         def close(store: Store) -> dict[str, Any]:
             _held_by(store, staff, conversation_id)
             conversation = store.conversation(conversation_id)
-            self._send(store, conversation, staff, farewell, outcome="closed")
+            self.send(store, conversation, staff, farewell, outcome="closed")
             store.close_conversation(conversation_id, time.time())
             store.audit(staff.name, "close", f"conversation:{conversation_id}", time.time())
             return store.conversation(conversation_id)
-        return await self._do(close)
+        return await self.run(close)
 
     async def reply(self, staff: Staff, conversation_id: int, text: str) -> dict[str, Any]:
         if utf8_len(text) > MAX_REPLY_BYTES:
@@ -93,10 +93,10 @@ class Casework:
         def reply(store: Store) -> dict[str, Any]:
             _held_by(store, staff, conversation_id)
             conversation = store.conversation(conversation_id)
-            message_id = self._send(store, conversation, staff, text, outcome="caseworker")
+            message_id = self.send(store, conversation, staff, text, outcome="caseworker")
             store.audit(staff.name, "reply", f"conversation:{conversation_id}", time.time(), message=message_id)
             return {"message_id": message_id}
-        return await self._do(reply)
+        return await self.run(reply)
 
     async def note(self, staff: Staff, conversation_id: int, text: str) -> dict[str, Any]:
         if len(text) > MAX_NOTE_CHARS:
@@ -107,7 +107,7 @@ class Casework:
             note_id = store.add_note(conversation_id, staff.name, text, time.time())
             store.audit(staff.name, "note", f"conversation:{conversation_id}", time.time(), note=note_id)
             return {"note_id": note_id}
-        return await self._do(note)
+        return await self.run(note)
 
     async def retry(self, staff: Staff, outbox_id: int) -> dict[str, Any]:
         """A message that failed for good (or is held) is tried again now, e.g. after a fix."""
@@ -120,10 +120,10 @@ class Casework:
             store.update_outbox(outbox_id, state="queued", next_attempt_at=time.time(), last_error=None)
             store.audit(staff.name, "retry", f"outbox:{outbox_id}", time.time())
             return {"outbox_id": outbox_id}
-        return await self._do(retry)
+        return await self.run(retry)
 
     # --- helpers ---------------------------------------------------------------------------
-    async def _do(self, action) -> dict[str, Any]:
+    async def run(self, action) -> dict[str, Any]:
         def in_transaction() -> dict[str, Any]:
             store = self.store.store
             with store.transaction():
@@ -134,7 +134,7 @@ class Casework:
         return result
 
     @staticmethod
-    def _send(store: Store, conversation: dict[str, Any], staff: Staff, text: str, outcome: str) -> int:
+    def send(store: Store, conversation: dict[str, Any], staff: Staff, text: str, outcome: str) -> int:
         now = time.time()
         message_id = store.add_message(conversation, "out", now, sender=staff.name, kind="text", text=text,
                                        outcome=outcome)

@@ -101,6 +101,17 @@ class Pages:
             raise web.HTTPNotFound(text="没有这个会话")
         return self.render("conversation.html", staff=request[STAFF], conversation_id=int(raw))
 
+    @requires("conversations")
+    async def cases(self, request: web.Request) -> web.Response:
+        return self.render("cases.html", staff=request[STAFF])
+
+    @requires("conversations")
+    async def case(self, request: web.Request) -> web.Response:
+        raw = request.match_info["id"]
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
+            raise web.HTTPNotFound(text="没有这个登记")
+        return self.render("case.html", staff=request[STAFF], case_id=int(raw))
+
     @requires("users")
     async def users(self, request: web.Request) -> web.Response:
         return self.render("users.html", staff=request[STAFF])
