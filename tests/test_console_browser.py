@@ -399,10 +399,14 @@ async def test_canned_reply_goes_into_the_box_and_is_not_sent(desk, browser):
     assert value.startswith("张师傅，" + GREETING)
     await expect(page.locator("#reply")).to_be_focused()
 
-    # nothing went out: no caseworker message and nothing for WeChat
-    await asyncio.sleep(0.5)  # what a wrongly sent reply would need to reach the fake WeChat
     assert await page.locator("#transcript .msg.staff").count() == 0
-    assert desk.wechat.sent == []
+
+    # nothing went out: the first thing WeChat receives is the reply sent by hand afterwards
+    await page.locator("#reply").fill("好的")
+    await page.get_by_role("button", name="发送").click()
+    sent = await desk.wechat.wait_for_sent(1)
+    assert [s["body"]["text"]["content"] for s in sent] == ["好的"]
+    await expect(page.locator("#transcript .msg.staff .bubble")).to_have_text(["好的"])
     assert desk.problems == []
     await context.close()
 
