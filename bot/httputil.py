@@ -17,6 +17,13 @@ def same_origin(request: web.Request) -> bool:
     return urlsplit(origin).netloc == request.host and origin.startswith(("http://", "https://"))
 
 
+def parse_id(raw: str | None, max_digits: int = 18) -> int | None:
+    """A row id from a path or query: ASCII digits only ("²".isdigit() is True), bounded."""
+    if raw and raw.isascii() and raw.isdigit() and len(raw) <= max_digits:
+        return int(raw)
+    return None
+
+
 def json_error(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
 

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from bot.delivery import handle_delivery
 from bot.engine import Engine, Inbound
-from bot.httputil import same_origin
+from bot.httputil import json_error, parse_id, same_origin
 from storage import AsyncStore
 
 log = logging.getLogger("gigdesk.webchat")
@@ -28,10 +28,6 @@ VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_TEXT = 1000  # characters; a rider's message is rarely a tenth of this
 MAX_BODY = 16384
-
-
-def error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
 
 
 @dataclass
@@ -53,23 +49,23 @@ class WebChat:
 
     async def post_message(self, request: web.Request) -> web.Response:
         if request.content_type != "application/json":
-            return error(415, "请以 JSON 发送：{\"text\": \"…\"}")
+            return json_error(415, "请以 JSON 发送：{\"text\": \"…\"}")
         if not same_origin(request):
-            return error(403, "cross-site request refused")
+            return json_error(403, "cross-site request refused")
         if request.content_length is not None and request.content_length > MAX_BODY:
-            return error(413, "消息太长")
+            return json_error(413, "消息太长")
         try:
             data = json.loads(await request.read())
         except (ValueError, UnicodeDecodeError):
-            return error(400, "不是有效的 JSON")
+            return json_error(400, "不是有效的 JSON")
         text = data.get("text") if isinstance(data, dict) else None
         if not isinstance(text, str) or not text.strip():
-            return error(400, "text 必须是非空的文字")
+            return json_error(400, "text 必须是非空的文字")
         if len(text) > MAX_TEXT:
-            return error(413, f"消息太长：最多 {MAX_TEXT} 个字")
+            return json_error(413, f"消息太长：最多 {MAX_TEXT} 个字")
         client_id = data.get("client_id")
         if client_id is not None and (not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id)):
-            return error(400, "client_id 只能是字母、数字、-、_")
+            return json_error(400, "client_id 只能是字母、数字、-、_")
         response = web.json_response({})
         visitor = self._visitor(request, response)
         inbound = Inbound("web", visitor, "text", time.time(), text=text)
@@ -86,10 +82,10 @@ class WebChat:
         visitor = request.cookies.get(COOKIE, "")
         if not VISITOR_ID.fullmatch(visitor):
             return web.json_response({"messages": []})
-        after = request.query.get("after", "0")
-        if not (after.isascii() and after.isdigit()) or len(after) > 18:  # "²".isdigit() is True
-            return error(400, "after must be a message id")
-        rows = await self.store.run(self.store.store.rider_messages, f"web:{visitor}", int(after))
+        after = parse_id(request.query.get("after", "0"))
+        if after is None:
+            return json_error(400, "after must be a message id")
+        rows = await self.store.run(self.store.store.rider_messages, f"web:{visitor}", after)
         return web.json_response({"messages": [
             {"id": r["id"], "from": "me" if r["direction"] == "in" else r["sender"] or "bot",
              "text": r["text"] or "", "at": r["created_at"]} for r in rows]})

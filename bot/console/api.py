@@ -13,10 +13,10 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from bot.console.auth import STAFF, PasswordError, Staff, hash_password, requires
+from bot.console.auth import STAFF, PasswordError, Staff, handles_conversations, hash_password, requires
 from bot.console.casework import MAX_NOTE_CHARS, Casework, Refusal
 from bot.console.live import Hub, stream
-from bot.httputil import BadRequest, json_error, read_json_object, text_field
+from bot.httputil import BadRequest, json_error, parse_id, read_json_object, text_field
 from bot.outbox import TemplateNotice
 from bot.settings import Settings
 from storage import AsyncStore
@@ -35,10 +35,10 @@ def rider_label(rider: dict[str, Any]) -> str:
 
 
 def path_id(request: web.Request, missing: str = "没有这个会话") -> int:
-    raw = request.match_info["id"]
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
+    found = parse_id(request.match_info["id"], max_digits=12)
+    if found is None:
         raise BadRequest(404, missing)
-    return int(raw)
+    return found
 
 
 def limits(rider: dict[str, Any], used: int, now: float, template: bool) -> dict[str, Any]:
@@ -149,10 +149,10 @@ class ConsoleAPI:
     @requires("conversations")
     async def messages_after(self, request: web.Request) -> web.Response:
         cid = path_id(request)
-        after = request.query.get("after", "0")
-        if not (after.isascii() and after.isdigit()) or len(after) > 18:
+        after = parse_id(request.query.get("after", "0"))
+        if after is None:
             return json_error(400, "after 应当是消息编号")
-        rows = await self.store.run(self.store.store.transcript, cid, int(after))
+        rows = await self.store.run(self.store.store.transcript, cid, after)
         return web.json_response({"messages": [message_view(m) for m in rows]})
 
     # --- actions -----------------------------------------------------------------------------
@@ -206,8 +206,7 @@ class ConsoleAPI:
     @requires("conversations")
     async def colleagues(self, request: web.Request) -> web.Response:
         users = await self.store.run(self.store.store.users)
-        return web.json_response({"colleagues": [u["name"] for u in users
-                                                 if u["active"] and u["role"] in ("caseworker", "admin")]})
+        return web.json_response({"colleagues": [u["name"] for u in users if handles_conversations(u)]})
 
     @requires("conversations")
     async def events(self, request: web.Request) -> web.StreamResponse:
@@ -291,9 +290,9 @@ class ConsoleAPI:
     @requires("users")
     async def audit(self, request: web.Request) -> web.Response:
         before = request.query.get("before")
-        if before is not None and not (before.isascii() and before.isdigit() and len(before) < 18):
+        if before is not None and parse_id(before, max_digits=17) is None:
             return json_error(400, "before 应当是记录编号")
-        rows = await self.store.run(self.store.store.audit_log, 200, int(before) if before else None)
+        rows = await self.store.run(self.store.store.audit_log, 200, parse_id(before))
         return web.json_response({"entries": rows})
 
 

@@ -41,6 +41,11 @@ _hasher = PasswordHasher()  # argon2id with the library's RFC 9106 defaults
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 
+def handles_conversations(user: dict) -> bool:
+    """An active account whose role may take a conversation or a case (a user row)."""
+    return bool(user and user["active"] and "conversations" in PERMISSIONS.get(user["role"], ()))
+
+
 class PasswordError(ValueError):
     pass
 

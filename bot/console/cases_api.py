@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.console.api import path_id, rider_label
-from bot.console.auth import STAFF, Staff, requires
+from bot.console.auth import STAFF, Staff, handles_conversations, requires
 from bot.console.casework import Casework, Refusal
 from bot.engine import Engine
 from bot.httputil import BadRequest, json_error, read_json_object, text_field
@@ -166,9 +166,7 @@ class CasesAPI:
         message = text_field(data, "message", 600) if notify else ""
 
         def change(store: Store) -> dict[str, Any]:
-            case = store.case(case_id)
-            if case is None:
-                raise Refusal(404, "没有这个登记")
+            case = _existing_case(store, case_id)
             now = time.time()
             store.update_case(case_id, now, status=status, referred_to=referred_to if status == "referred" else
                               case["referred_to"], closed_at=now if status in FINISHED else None)
@@ -188,11 +186,9 @@ class CasesAPI:
         to = text_field(await read_json_object(request), "to", 32)
 
         def assign(store: Store) -> dict[str, Any]:
-            case = store.case(case_id)
+            case = _existing_case(store, case_id)
             colleague = store.user_by_name(to)
-            if case is None:
-                raise Refusal(404, "没有这个登记")
-            if not colleague or not colleague["active"] or colleague["role"] not in ("caseworker", "admin"):
+            if not handles_conversations(colleague):
                 raise Refusal(400, f"没有可以负责登记的同事叫“{to}”")
             now = time.time()
             store.update_case(case_id, now, assigned_to=colleague["name"])
@@ -208,9 +204,7 @@ class CasesAPI:
         text = text_field(await read_json_object(request), "text", 2000)
 
         def note(store: Store) -> dict[str, Any]:
-            case = store.case(case_id)
-            if case is None:
-                raise Refusal(404, "没有这个登记")
+            case = _existing_case(store, case_id)
             now = time.time()
             store.add_case_event(case_id, staff.name, "note", now, note=text)
             store.audit(staff.name, "case_note", f"case:{case['number']}", now)
@@ -238,6 +232,13 @@ class CasesAPI:
         return web.FileResponse(path, headers={"X-Content-Type-Options": "nosniff",
                                                "Content-Disposition": "inline",
                                                "Content-Security-Policy": "default-src 'none'"})
+
+
+def _existing_case(store: Store, case_id: int) -> dict[str, Any]:
+    case = store.case(case_id)
+    if case is None:
+        raise Refusal(404, "没有这个登记")
+    return case
 
 
 def _csv_safe(value: Any) -> str:

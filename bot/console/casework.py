@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bot.console.auth import Staff
+from bot.console.auth import Staff, handles_conversations
 from bot.console.live import Hub
 from bot.engine import Engine
 from bot.outbox import Outbox
@@ -54,21 +54,21 @@ class Casework:
 
     async def release(self, staff: Staff, conversation_id: int) -> dict[str, Any]:
         def release(store: Store) -> dict[str, Any]:
-            _held_by(store, staff, conversation_id)
-            store.release(conversation_id, _holder(store, conversation_id), time.time())
+            holder = _held_by(store, staff, conversation_id)["assigned_to"]
+            store.release(conversation_id, holder, time.time())
             store.audit(staff.name, "release", f"conversation:{conversation_id}", time.time())
             return store.conversation(conversation_id)
         return await self.run(release)
 
     async def transfer(self, staff: Staff, conversation_id: int, to: str) -> dict[str, Any]:
         def transfer(store: Store) -> dict[str, Any]:
-            _held_by(store, staff, conversation_id)
+            holder = _held_by(store, staff, conversation_id)["assigned_to"]
             colleague = store.user_by_name(to)
-            if not colleague or not colleague["active"] or colleague["role"] not in ("caseworker", "admin"):
+            if not handles_conversations(colleague):
                 raise Refusal(400, f"没有可以接手会话的同事叫“{to}”")
-            if colleague["name"] == _holder(store, conversation_id):
+            if colleague["name"] == holder:
                 raise Refusal(400, "会话已经在他手上")
-            store.reassign(conversation_id, _holder(store, conversation_id), colleague["name"], time.time())
+            store.reassign(conversation_id, holder, colleague["name"], time.time())
             store.audit(staff.name, "transfer", f"conversation:{conversation_id}", time.time(), to=colleague["name"])
             return store.conversation(conversation_id)
         return await self.run(transfer)
@@ -78,8 +78,7 @@ class Casework:
         farewell = self.engine.message("person_closed")
 
         def close(store: Store) -> dict[str, Any]:
-            _held_by(store, staff, conversation_id)
-            conversation = store.conversation(conversation_id)
+            conversation = _held_by(store, staff, conversation_id)
             self.send(store, conversation, staff, farewell, outcome="closed")
             store.close_conversation(conversation_id, time.time())
             store.audit(staff.name, "close", f"conversation:{conversation_id}", time.time())
@@ -91,8 +90,7 @@ class Casework:
             raise Refusal(413, f"回复太长：微信一条最多约 {MAX_REPLY_BYTES // 3} 个汉字，请分成几条发")
 
         def reply(store: Store) -> dict[str, Any]:
-            _held_by(store, staff, conversation_id)
-            conversation = store.conversation(conversation_id)
+            conversation = _held_by(store, staff, conversation_id)
             message_id = self.send(store, conversation, staff, text, outcome="caseworker")
             store.audit(staff.name, "reply", f"conversation:{conversation_id}", time.time(), message=message_id)
             return {"message_id": message_id}
@@ -151,14 +149,12 @@ def _existing(store: Store, conversation_id: int) -> dict[str, Any]:
     return conversation
 
 
-def _holder(store: Store, conversation_id: int) -> str:
-    return store.conversation(conversation_id)["assigned_to"]
-
-
-def _held_by(store: Store, staff: Staff, conversation_id: int) -> None:
-    """Only the caseworker holding a conversation acts in it; an admin may step in."""
+def _held_by(store: Store, staff: Staff, conversation_id: int) -> dict[str, Any]:
+    """The conversation, when this person may act in it: only the caseworker holding it,
+    or an admin stepping in."""
     conversation = _existing(store, conversation_id)
     if conversation["state"] != "assigned":
         raise Refusal(409, "请先接手这个会话" if conversation["state"] != "closed" else "这个会话已经结束")
     if conversation["assigned_to"] != staff.name and staff.role != "admin":
         raise Refusal(409, f"这个会话在{conversation['assigned_to']}手上", assigned_to=conversation["assigned_to"])
+    return conversation

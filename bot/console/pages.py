@@ -11,7 +11,7 @@ import jinja2
 from aiohttp import web
 
 from bot.console.auth import STAFF, Auth, Staff, public, requires, safe_next
-from bot.httputil import same_origin
+from bot.httputil import parse_id, same_origin
 from bot.reloader import KnowledgeWatcher
 
 HERE = Path(__file__).resolve().parent
@@ -96,10 +96,8 @@ class Pages:
 
     @requires("conversations")
     async def conversation(self, request: web.Request) -> web.Response:
-        raw = request.match_info["id"]
-        if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
-            raise web.HTTPNotFound(text="没有这个会话")
-        return self.render("conversation.html", staff=request[STAFF], conversation_id=int(raw))
+        return self.render("conversation.html", staff=request[STAFF],
+                           conversation_id=_page_id(request, "没有这个会话"))
 
     @requires("conversations")
     async def cases(self, request: web.Request) -> web.Response:
@@ -107,10 +105,7 @@ class Pages:
 
     @requires("conversations")
     async def case(self, request: web.Request) -> web.Response:
-        raw = request.match_info["id"]
-        if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
-            raise web.HTTPNotFound(text="没有这个登记")
-        return self.render("case.html", staff=request[STAFF], case_id=int(raw))
+        return self.render("case.html", staff=request[STAFF], case_id=_page_id(request, "没有这个登记"))
 
     @requires("users")
     async def users(self, request: web.Request) -> web.Response:
@@ -121,3 +116,10 @@ class Pages:
         """What the running server made of the FAQ files: the last reload's problems, if any."""
         return self.render("knowledge.html", staff=request[STAFF], problems=self.watcher.problems,
                            entries=len(self.watcher.engine.brain.kb.entries))
+
+
+def _page_id(request: web.Request, missing: str) -> int:
+    found = parse_id(request.match_info["id"], max_digits=12)
+    if found is None:
+        raise web.HTTPNotFound(text=missing)
+    return found
