@@ -26,6 +26,10 @@ async def test_case_list_filter_and_status_change_with_notice(desk, browser):
     await page.locator("select[name=city]").select_option("北京")
     await expect(rows).to_have_count(1)
     await expect(page.locator("#export")).to_have_attribute("href", "/api/cases.csv?city=%E5%8C%97%E4%BA%AC")
+    await page.reload()  # the filter is in the address bar: a bookmark opens the list filtered
+    await expect(rows).to_have_count(1)
+    await expect(page.locator("select[name=city]")).to_have_value("北京")
+    await expect(page.locator("select[name=city] option[value='北京']")).to_have_count(1)
 
     await rows.first.get_by_role("link").click()
     await expect(page.locator("#answers")).to_contain_text(STORY)  # shown as text, not run

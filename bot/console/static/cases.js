@@ -53,9 +53,11 @@
     return tr;
   }
 
+  // Until the choices are filled the selects are empty: the first load takes the filters
+  // from the address bar, so a bookmarked or shared filtered list opens filtered.
   async function load() {
     try {
-      const q = query();
+      const q = choicesFilled ? query() : location.search.slice(1);
       const data = await G.api("GET", "/api/cases" + (q ? "?" + q : ""));
       fillChoices(data);
       rows.replaceChildren.apply(rows, data.cases.map(row));
@@ -72,15 +74,5 @@
     load();
   });
   form.addEventListener("submit", function (event) { event.preventDefault(); });
-  // Filters from the address bar are applied before the first load.
-  const params = new URLSearchParams(location.search);
-  for (const field of form.elements) {
-    if (field.name && params.get(field.name) && field.tagName === "SELECT") {
-      const option = G.el("option", "", params.get(field.name));
-      option.value = params.get(field.name);
-      field.appendChild(option);
-      field.value = option.value;
-    }
-  }
   load();
 })();
