@@ -220,3 +220,29 @@ def m004_cases(db: Database) -> None:
 
     # Told once what is kept and why, before the first personal detail.
     db["riders"].add_column("privacy_noticed_at", float)
+
+
+@migrations()
+def m005_faq_review(db: Database) -> None:
+    # Every change staff make to the FAQ files through the console: who, when, and the entry's
+    # YAML before and after, so any change can be read back and reverted.
+    db["faq_changes"].create({
+        "id": int,
+        "at": float,
+        "actor": str,
+        "action": str,  # edit | create | add_examples | revert
+        "file": str,  # relative to the knowledge folder, e.g. faq/wages.yaml
+        "entry_id": str,
+        "before": str,  # the entry's YAML before the change; empty for a new entry
+        "after": str,  # the entry's YAML after the change
+        "reverts": int,  # for a revert: the change it undid
+        "reverted_by": int,  # set on a change once it has been reverted
+    }, pk="id")
+    db["faq_changes"].create_index(["entry_id", "id"])
+
+    # What became of an unanswered question: added to an entry, made into a new entry, dismissed.
+    unanswered = db["unanswered"]
+    unanswered.add_column("handled_by", str)
+    unanswered.add_column("handled_at", float)
+    unanswered.add_column("entry_id", str)  # the entry its text went to, when added
+    unanswered.create_index(["normalised"])
