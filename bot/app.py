@@ -111,9 +111,10 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
     wechat.setup(app, wechat.Webhook(settings, store, engine, outbox, safe_mode, on_change=hub.changed))
     webchat.setup(app, webchat.WebChat(store, engine, pages(), on_change=hub.changed))
     casework = Casework(store, outbox, hub, engine)
-    console.setup(app, ConsoleAPI(settings, store, casework, hub, template),
-                  Pages(auth, templates(), watcher, settings.union_name),
+    console_pages = Pages(auth, templates(), watcher, settings.union_name)
+    console.setup(app, ConsoleAPI(settings, store, casework, hub, template), console_pages,
                   CasesAPI(store, casework, engine, evidence.directory, settings.timezone))
+    # Further console parts register their own routes here, each with its own setup().
     app.router.add_static("/static", HERE / "static")
     app.router.add_get("/", to_chat)
 
