@@ -6,6 +6,7 @@ occur inside other words: 没有劳动合同的人工会要不要). Both sides a
 clean(), so 轉人工 and 转人工！ are the same."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from intents.normalise import clean
@@ -24,11 +25,19 @@ class PhraseSet:
                 anywhere.append(tuple(clean(part) for part in phrase.split("+")))
         self._anywhere = tuple(p for p in anywhere if all(p))
         self._whole = frozenset(w for w in whole if w) | {p[0] for p in self._anywhere if len(p) == 1}
+        # Every message is checked against every list before the FAQ is consulted, and nearly
+        # none contains a trigger: one regex search over the phrases' first parts rules most
+        # messages out at once (a phrase can only match where its first part occurs).
+        firsts = sorted({p[0] for p in self._anywhere}, key=len, reverse=True)
+        self._first_parts = re.compile("|".join(map(re.escape, firsts))) if firsts else None
+        self._longest_whole = max(map(len, self._whole), default=0)
 
     def found_in(self, cleaned_text: str) -> str | None:
         """The first phrase found in an already cleaned message, or None."""
         if self.is_whole(cleaned_text):
             return cleaned_text
+        if self._first_parts is None or not self._first_parts.search(cleaned_text):
+            return None
         for parts in self._anywhere:
             if all(part in cleaned_text for part in parts):
                 return "+".join(parts)
@@ -42,4 +51,7 @@ class PhraseSet:
             return False
         if text in self._whole or cleaned_text in self._whole:
             return True
-        return any(len(text) % len(w) == 0 and w * (len(text) // len(w)) == text for w in self._whole)
+        # Repeated: text is w * k, so w is text's first len(w) characters and len(w) divides it.
+        n = len(text)
+        return any(n % size == 0 and text[:size] in self._whole and text[:size] * (n // size) == text
+                   for size in range(1, min(n, self._longest_whole) + 1))

@@ -2,15 +2,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 
 # Answers are plain text for WeChat: no HTML escaping here (the web pages escape on output),
 # and an unknown variable is an error staff hear about from `gigdesk kb check`, not a blank.
-TEMPLATES = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
-                               keep_trailing_newline=False)
+# Sandboxed: the FAQ is edited through the console's browser form too, so a template must not
+# reach Python's internals ({{ ''.__class__.__mro__ }} and the like).
+TEMPLATES = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+@functools.lru_cache(maxsize=4096)
+def compiled(source: str) -> jinja2.Template:
+    """Compiling a template costs several times more than rendering it, and every answer is
+    rendered per message: compile each source once (an edited FAQ brings new sources)."""
+    return TEMPLATES.from_string(source)
 
 
 @dataclass(frozen=True)
@@ -87,9 +97,9 @@ class KnowledgeBase:
         return next((k for k in self.case_kinds if k.id == kind_id), None)
 
     def render_answer(self, entry: Entry, context: dict[str, Any]) -> str:
-        body = TEMPLATES.from_string(entry.answer).render(context).strip()
+        body = compiled(entry.answer).render(context).strip()
         cites = "；".join(s.cite() for s in entry.sources)
         return f"{body}\n依据：{cites}" if cites else body
 
     def render_message(self, name: str, context: dict[str, Any]) -> str:
-        return TEMPLATES.from_string(self.messages[name]).render(context).strip()
+        return compiled(self.messages[name]).render(context).strip()
