@@ -5,6 +5,7 @@ network errors, timeouts). A message outside the 48-hour window or over the 5-me
 (known beforehand, or 45015/45047 from WeChat) is held, not dropped: it goes out when the rider
 writes again, and where a template is configured the rider gets a template notice meanwhile.
 What can never be delivered (43004 unsubscribed, ...) fails with its reason in plain words.
+A rider's texts go out in the order written: a later one waits while an earlier one backs off.
 The queue lives in SQLite, so a restart resumes it."""
 from __future__ import annotations
 
@@ -69,6 +70,9 @@ class Outbox:
         self.template = template
         self.on_change = on_change  # the console shows each message's state live
         self._wake = asyncio.Event()
+        self.on_result: Callable[[str], None] = lambda result: None  # sent|retry|failed|held, for /metrics
+        self._stopping = False
+        self._running: asyncio.Future | None = None  # set while run() runs, done when it ends
 
     async def enqueue(self, rider_id: str, openid: str, text: str, message_id: int | None = None) -> int:
         item_id = await self.store.run(self.store.store.enqueue_outbox, rider_id, openid, text, message_id,
@@ -80,8 +84,28 @@ class Outbox:
         self._wake.set()
 
     async def run(self) -> None:
-        """Deliver due messages until cancelled; sleeps until the next one is due or a new one arrives."""
-        while True:
+        """Deliver due messages until cancelled or stopped; sleeps until the next one is due or a
+        new one arrives."""
+        self._running = asyncio.get_running_loop().create_future()
+        try:
+            await self._loop()
+        finally:
+            self._running.set_result(None)
+
+    async def stop(self, timeout: float) -> bool:
+        """Let the send in progress finish and be recorded, then stop; True if that took less
+        than `timeout` seconds. Cancelling a send mid-call instead could leave a message WeChat
+        has delivered marked queued, to be sent twice after a restart. What is still queued
+        stays in the database and goes out after the restart."""
+        self._stopping = True
+        self._wake.set()
+        if self._running is None or self._running.done():
+            return True
+        done, _ = await asyncio.wait([self._running], timeout=timeout)
+        return bool(done)
+
+    async def _loop(self) -> None:
+        while not self._stopping:
             try:
                 await self.deliver_due()
                 next_at = await self.store.run(self.store.store.next_outbox_time)
@@ -90,6 +114,8 @@ class Outbox:
                 next_at = time.time() + self.base_delay
             wait = 60.0 if next_at is None else max(0.0, next_at - time.time())
             self._wake.clear()
+            if self._stopping:  # stop() may have woken us before the clear
+                break
             try:
                 await asyncio.wait_for(self._wake.wait(), wait)
             except asyncio.TimeoutError:
@@ -98,6 +124,8 @@ class Outbox:
     async def deliver_due(self) -> int:
         items = await self.store.run(self.store.store.due_outbox, time.time())
         for item in items:
+            if self._stopping:
+                break
             await self._deliver(item)
         return len(items)
 
@@ -112,6 +140,12 @@ class Outbox:
         attempts = item["attempts"] + 1
         if self.api is None:
             await self._update(item, state="failed", attempts=attempts, last_error="未配置 WECHAT_APPID/WECHAT_SECRET")
+            self.on_result("failed")
+            return
+        if item["kind"] == "text" and (earlier := await self.store.run(store.earlier_queued_text, item["id"],
+                                                                       item["rider_id"])):
+            # Replies reach a rider in the order written: wait while an earlier one backs off.
+            await self._update(item, next_attempt_at=max(earlier["next_attempt_at"], time.time()) + 0.001)
             return
         if item["kind"] == "text" and (limit := await self.store.run(self._known_limit, item)):
             await self._hold(item, limit)  # WeChat would refuse it: no call, no attempt counted
@@ -132,6 +166,7 @@ class Outbox:
             await self._failed(item, attempts, None, f"连不上微信：{type(exc).__name__}", retry=True)
             return
         await self._update(item, state="sent", attempts=attempts, sent_at=time.time(), last_error=None)
+        self.on_result("sent")
 
     def _known_limit(self, item: dict) -> str | None:
         """Runs on the database thread: "window" or "quota" when WeChat would certainly refuse."""
@@ -147,6 +182,7 @@ class Outbox:
     async def _hold(self, item: dict, limit: str) -> None:
         log.info("outbox %s held until %s writes again (%s)", item["id"], item["rider_id"], limit)
         await self._update(item, state="held", last_error=HELD_REASONS[limit])
+        self.on_result("held")
         if self.template and limit == "window":
             await self.store.run(self._queue_template_once, item)
 
@@ -172,6 +208,8 @@ class Outbox:
             next_at = time.time() + backoff(attempts, self.base_delay)
             log.warning("outbox %s: %s; retry %d in %.0fs", item["id"], reason, attempts, next_at - time.time())
             await self._update(item, attempts=attempts, last_error=reason, next_attempt_at=next_at)
+            self.on_result("retry")
         else:
             log.error("outbox %s to %s failed for good: %s", item["id"], item["rider_id"], reason)
             await self._update(item, state="failed", attempts=attempts, last_error=reason)
+            self.on_result("failed")

@@ -74,6 +74,12 @@ def read_yaml(path: Path, problems: list[Problem], name: str | None = None) -> A
         line = mark.line + 1 if mark else 0
         reason = getattr(exc, "problem", None) or str(exc)
         problems.append(Problem(name, line, "", f"YAML 格式有误（{reason}），请检查缩进、冒号和引号"))
+    except ValueError as exc:
+        # PyYAML builds dates itself and raises a bare ValueError for one that does not exist
+        # (2024-02-30); found by tests/test_fuzz.py, it used to escape `kb check` as a traceback.
+        problems.append(Problem(name, 0, "", f"有一个日期不存在（{exc}），请按 2024-05-01 这样写真实的年月日"))
+    except RecursionError:
+        problems.append(Problem(name, 0, "", "括号或缩进嵌套太深，请检查文件"))
     return None
 
 
@@ -169,6 +175,8 @@ def check_template(source: str, context: dict[str, Any] = SAMPLE_CONTEXT) -> str
         return f"用了不存在的变量（{exc.message}）；可用的变量：" + "、".join(context)
     except jinja2.TemplateError as exc:
         return f"{{{{ }}}} 或 {{% %}} 写法有误（{exc}）"
+    except Exception as exc:  # {{ 1/0 }}, {{ "a" + 1 }}: fails when rendered (found by tests/test_fuzz.py)
+        return f"{{{{ }}}} 里的内容算不出来（{type(exc).__name__}: {exc}）"
     return None
 
 

@@ -241,7 +241,10 @@ async def _form_token(request: web.Request) -> str | None:
     """The csrf field of a form post (aiohttp keeps the parsed form for the handler)."""
     if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         return None
-    token = (await request.post()).get("csrf")
+    try:
+        token = (await request.post()).get("csrf")
+    except ValueError:  # a malformed form (e.g. multipart without a boundary): no token, so 403
+        return None
     return token if isinstance(token, str) else None
 
 
