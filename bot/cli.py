@@ -1,9 +1,8 @@
 """The `gigdesk` command: serve, chat, kb check, kb eval, user add/list/disable/password,
-rider forget, purge."""
+rider forget, purge, backup."""
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
 import uuid
@@ -22,19 +21,21 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from bot.app import create_app
-    from bot.privacy import install_masking
+    from bot.logs import configure_logging
 
     settings = _settings(args)
     validate_settings(settings)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    install_masking()  # phone and ID numbers a rider types never reach the log in full
+    configure_logging(settings.log_format)  # riders hashed, phone and ID numbers masked
     app = create_app(settings)
     print(f"gigdesk serving: web chat at http://{settings.host}:{settings.port}/chat, "
           f"console at /console, WeChat webhook at /wechat; data in {settings.db_path}"
           + (" [demo mode: token gigdesk-demo]" if settings.demo else ""), flush=True)
     if settings.demo:
         _demo_account(app)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    # On SIGTERM or SIGINT run_app stops listening, runs on_shutdown (bot.health), gives requests
+    # in progress shutdown_timeout seconds, then runs cleanup, and returns: exit status 0.
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None,
+                shutdown_timeout=settings.shutdown_timeout)
     return 0
 
 
@@ -302,6 +303,25 @@ def _add_privacy_commands(sub: argparse._SubParsersAction, common: argparse.Argu
     purge.set_defaults(func=cmd_purge)
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """An online copy of the database, safe while the server runs (SQLite's backup API)."""
+    from pathlib import Path
+
+    from storage.ops import BackupError, backup_database
+
+    settings = _settings(args)
+    target = Path(args.file)
+    if target.is_dir():  # a folder: a dated name, so a daily timer keeps a series
+        target = target / time.strftime("gigdesk-%Y%m%d-%H%M%S.db")
+    try:
+        result = backup_database(settings.db_path, target)
+    except (BackupError, OSError) as exc:
+        print(f"gigdesk: backup failed: {exc}", file=sys.stderr)
+        return 2
+    print(f"backed up {settings.db_path} to {result['path']} ({result['bytes']} bytes, integrity ok)")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", help="settings file (default: ./gigdesk.toml if present)")
@@ -345,6 +365,10 @@ def parser() -> argparse.ArgumentParser:
     for action in users.choices.values():
         action.set_defaults(func=cmd_user)
     _add_privacy_commands(sub, common)
+    backup = sub.add_parser("backup", parents=[common],
+                            help="copy the database while the server runs (file, or folder for a dated name)")
+    backup.add_argument("file", metavar="FILE")
+    backup.set_defaults(func=cmd_backup)
     return p
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,9 @@ class Engine:
         self.thresholds = thresholds
         self.office_hours = office_hours  # None: people are always on duty
         self.intake = Intake(self._render)
+        # Told every decision (None: nothing said), e.g. for /metrics. Runs on the database
+        # thread inside the delivery's transaction, so it must be quick and must not raise.
+        self.observe: Callable[[Reply | None], None] = lambda reply: None
 
     # --- entry point -------------------------------------------------------------------------
     def handle(self, store: Store, inbound: Inbound) -> Reply | None:
@@ -72,6 +76,7 @@ class Engine:
                                        text=inbound.text or inbound.event_key or None,
                                        media_id=inbound.media_id or None)
         reply = self._decide(store, brain, inbound, conversation, message_id)
+        self.observe(reply)
         if reply is None:
             return None
         reply = self._fit_channel(store, brain, inbound.channel, conversation, reply, now)

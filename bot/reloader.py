@@ -35,24 +35,29 @@ class KnowledgeWatcher:
         self.reloads = 0
         self.failures = 0
         self._seen = snapshot(self.directory)
+        # One check at a time: when the console's save and the poll both notice a write, the
+        # second waits for the first, and so returns only once the files on disk are serving.
+        self._lock = asyncio.Lock()
 
     async def check_once(self) -> bool:
-        """Reload if the files changed; True when a new version is now serving."""
-        current = snapshot(self.directory)
-        if current == self._seen:
-            return False
-        self._seen = current
-        kb, problems = await asyncio.to_thread(load_knowledge, self.directory)
-        self.problems = problems
-        if kb is None:
-            self.failures += 1
-            log.error("knowledge files have errors; still serving the last good version:\n%s",
-                      "\n".join(str(p) for p in problems))
-            return False
-        self.engine.brain = await asyncio.to_thread(build_brain, kb)
-        self.reloads += 1
-        log.info("knowledge reloaded: %d entries", len(kb.entries))
-        return True
+        """Reload if the files changed; True when a new version is now serving. When this
+        returns, whatever was on disk when it was called is served (or refused as broken)."""
+        async with self._lock:
+            current = snapshot(self.directory)
+            if current == self._seen:
+                return False
+            self._seen = current
+            kb, problems = await asyncio.to_thread(load_knowledge, self.directory)
+            self.problems = problems
+            if kb is None:
+                self.failures += 1
+                log.error("knowledge files have errors; still serving the last good version:\n%s",
+                          "\n".join(str(p) for p in problems))
+                return False
+            self.engine.brain = await asyncio.to_thread(build_brain, kb)
+            self.reloads += 1
+            log.info("knowledge reloaded: %d entries", len(kb.entries))
+            return True
 
     async def run(self) -> None:
         while True:
@@ -60,4 +65,5 @@ class KnowledgeWatcher:
             try:
                 await self.check_once()
             except Exception:  # keep watching whatever one reload did; the error is logged
+                self.failures += 1  # counted like a broken edit, for /metrics
                 log.exception("knowledge reload failed")

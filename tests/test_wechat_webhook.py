@@ -187,6 +187,29 @@ async def test_slow_answer_goes_through_customer_service_api(aiohttp_client, set
     assert len(fake_wechat.sent) == 1
 
 
+async def test_a_late_answer_pending_at_shutdown_is_queued_before_the_database_closes(aiohttp_client, settings):
+    app = create_app(settings.with_overrides(reply_deadline=0.2))
+    engine, store = app[ENGINE], app[STORE].store
+    real_handle = engine.handle
+
+    def slow_handle(store, inbound):
+        time.sleep(0.6)  # still working when the server is told to stop
+        return real_handle(store, inbound)
+
+    engine.handle = slow_handle
+    client = await aiohttp_client(app)
+    xml = wechat_xml("text", openid="o_stopping", content="押金不给退怎么办", msgid="4242")
+    assert await (await post(client, xml)).text() == "success"  # WeChat was told "later"
+    path = store.path
+    await client.close()  # shutdown: cleanup runs now, while the answer is still being worked out
+
+    from storage import Store
+    reopened = Store(path)
+    queued = list(reopened.db.query("SELECT text FROM outbox WHERE openid = 'o_stopping'"))
+    reopened.close()
+    assert len(queued) == 1 and "押金" in queued[0]["text"]
+
+
 # --- safe and compatible mode -------------------------------------------------------------
 
 @pytest.fixture

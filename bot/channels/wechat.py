@@ -101,6 +101,8 @@ class Webhook:
         except asyncio.TimeoutError:
             self._late.add(key)
             task.add_done_callback(lambda t: self._deliver_late(key, inbound.openid, t))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
             log.warning("answer for %s missed the deadline; it will go through the customer-service API",
                         key)
             return None
@@ -137,6 +139,13 @@ class Webhook:
         # From here on a retry reads late=1 from the database; the set need not grow forever.
         self._late.discard(key)
         self.outbox.wake()
+
+    async def drain(self) -> None:
+        """Wait for answers that missed the deadline to be queued, so that a shutdown closes the
+        database only after WeChat's "success" has been made good. A finished answer schedules
+        its sending as it ends (a done callback registered first), so loop until none is left."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def _refuse(self, request: web.Request, refused: proto.Refused) -> web.Response:
         log.warning("refused %s %s from %s: %s", request.method, request.path, request.remote, refused.reason)

@@ -1,0 +1,101 @@
+"""What operators need from the database: a write test for /readyz, the figures /metrics reads
+at scrape time, and an online backup (part of Store; see storage.store, except backup_database,
+which opens its own connections so it can run beside a serving process)."""
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+# A write lock held this long means writes are stalled (an open sqlite3 shell, a stuck job):
+# /readyz should say so at once, not after the usual five-second busy wait.
+WRITE_CHECK_BUSY_MS = 1000
+NORMAL_BUSY_MS = 5000  # as set in Store.__init__
+
+
+class Ops:
+    db: Database
+
+    def check_writable(self) -> None:
+        """Raise sqlite3.Error unless a real write can be made now. The write takes the
+        database's write lock and changes a page, then is rolled back, so it leaves no trace."""
+        conn = self.db.conn
+        conn.execute(f"PRAGMA busy_timeout = {WRITE_CHECK_BUSY_MS}")
+        try:
+            conn.execute("BEGIN IMMEDIATE")  # the write lock: fails when the file is read-only or locked
+            try:
+                conn.execute("INSERT INTO audit (at, actor, action, target, detail) "
+                             "VALUES (0, 'readyz', 'write_check', '', '{}')")
+            finally:
+                conn.execute("ROLLBACK")
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {NORMAL_BUSY_MS}")
+
+    def oldest_due_outbox(self, now: float) -> float | None:
+        """When the longest-due queued message became due (None when nothing is due)."""
+        rows = list(self.db.query("SELECT MIN(next_attempt_at) AS t FROM outbox "
+                                  "WHERE state = 'queued' AND next_attempt_at <= ?", [now]))
+        return rows[0]["t"] if rows else None
+
+    def ops_figures(self, now: float) -> dict[str, Any]:
+        """Gauges for /metrics: the handoff queue and the outbox, as they are now."""
+        queue = list(self.db.query(
+            "SELECT state, urgent, COUNT(*) AS n, MIN(COALESCE(waiting_since, created_at)) AS since "
+            "FROM conversations WHERE state IN ('waiting', 'assigned') GROUP BY state, urgent"))
+        outbox = {row["state"]: row["n"] for row in self.db.query(
+            "SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")}
+        waiting = [row for row in queue if row["state"] == "waiting"]
+        oldest = min((row["since"] for row in waiting if row["since"] is not None), default=None)
+        return {
+            "waiting": sum(row["n"] for row in waiting),
+            "waiting_urgent": sum(row["n"] for row in waiting if row["urgent"]),
+            "assigned": sum(row["n"] for row in queue if row["state"] == "assigned"),
+            "oldest_wait_seconds": max(0.0, now - oldest) if oldest is not None else 0.0,
+            "outbox": {state: outbox.get(state, 0) for state in ("queued", "held", "failed", "sent")},
+        }
+
+
+class BackupError(Exception):
+    """The backup could not be made; the message says why in one line."""
+
+
+def backup_database(source: str | os.PathLike, target: str | os.PathLike) -> dict[str, Any]:
+    """Copy the database at `source` to `target` with SQLite's online backup API, while other
+    processes keep writing. The copy is taken in one step, so it is one consistent snapshot (in
+    WAL mode a reader never blocks the writer; a backup done in several steps would restart at
+    every write by another connection and might never finish). It is written next to `target`,
+    checked with PRAGMA integrity_check, made a single self-contained file (journal_mode DELETE)
+    readable by its owner only, and only then renamed into place: a failed backup never leaves
+    a half copy under the expected name. Returns {"path", "bytes", "pages"}."""
+    source, target = Path(source), Path(target)
+    if not source.is_file():
+        raise BackupError(f"no database at {source} (wrong --data-dir?)")
+    if target.exists() and target.resolve() == source.resolve():
+        raise BackupError("the backup must not overwrite the database itself")
+    partial = target.with_name(target.name + ".part")
+    partial.unlink(missing_ok=True)
+    src = sqlite3.connect(source)  # only read from; is_file() above, so nothing is created
+    try:
+        src.execute("PRAGMA busy_timeout = 5000")
+        dst = sqlite3.connect(partial)
+        try:
+            os.chmod(partial, 0o600)  # riders' messages and phone numbers: not for every local user
+            src.backup(dst)  # pages=-1: the whole database in one step, one snapshot
+            dst.execute("PRAGMA journal_mode = DELETE")
+            check = dst.execute("PRAGMA integrity_check").fetchone()[0]
+            pages = dst.execute("PRAGMA page_count").fetchone()[0]
+        finally:
+            dst.close()
+    except sqlite3.Error as exc:
+        partial.unlink(missing_ok=True)
+        raise BackupError(f"database error: {exc}") from None
+    finally:
+        src.close()
+    if check != "ok":
+        partial.unlink(missing_ok=True)
+        raise BackupError(f"the copy failed its integrity check: {check}")
+    os.replace(partial, target)
+    return {"path": str(target), "bytes": target.stat().st_size, "pages": pages}
