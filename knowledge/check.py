@@ -24,15 +24,17 @@ MIN_EXAMPLES = 8  # fewer and the matcher has too few ways of saying it to recog
 MAX_ANSWER_CHARS = 600
 _ENTRY_START = re.compile(r"^\s*-\s+id\s*:")
 Normalise = Callable[[str], str]
+# An entry not reviewed for longer is flagged: by `kb check`, the console's editor and the dashboard.
+REVIEW_MAX_AGE_DAYS = 365
 
 
-def check_knowledge(knowledge_dir: str | Path, max_age_days: int = 365,
+def check_knowledge(knowledge_dir: str | Path, max_age_days: int = REVIEW_MAX_AGE_DAYS,
                     today: dt.date | None = None) -> list[Problem]:
     """Every problem found, errors and warnings, in file and line order. Prints nothing."""
     return _check(Path(knowledge_dir), max_age_days, today or dt.date.today())[1]
 
 
-def run_check(knowledge_dir: str | Path, max_age_days: int = 365, out: TextIO | None = None) -> int:
+def run_check(knowledge_dir: str | Path, max_age_days: int = REVIEW_MAX_AGE_DAYS, out: TextIO | None = None) -> int:
     """Print one line per problem and a summary; 1 when there is an error (warnings pass)."""
     out = out or sys.stdout  # looked up per call, so a redirected stdout (pytest's capsys) is used
     kb, problems = _check(Path(knowledge_dir), max_age_days, dt.date.today())
@@ -81,15 +83,19 @@ def duplicate_examples(kb: KnowledgeBase, normalise: Normalise, locate: "_Exampl
     return problems
 
 
-def confusable_examples(kb: KnowledgeBase, normalise: Normalise, locate: "_ExampleLocator") -> list[Problem]:
+def confusable_examples(kb: KnowledgeBase, normalise: Normalise, locate: "_ExampleLocator",
+                        only: str | None = None) -> list[Problem]:
     """Leave-one-out: for each phrasing, rebuild the matcher without it and ask which entry it
     goes to. A phrasing the rest of its own entry cannot claim stands for a way of asking the
-    bot would get wrong from a rider."""
+    bot would get wrong from a rider. `only`: check just that entry's phrasings (the console's
+    save checks the one entry it changed; the whole base takes seconds)."""
     shared = _shared_phrasings(kb, normalise)
     # Mirrors bot.brain.build_brain, which builds the serving matcher the same way.
     index = {e.id: (e.examples, e.keywords) for e in kb.entries}
     problems = []
     for entry in kb.entries:
+        if only is not None and entry.id != only:
+            continue
         for i, example in enumerate(entry.examples):
             if normalise(example) in shared:
                 continue  # already an error from duplicate_examples; this would only repeat it
@@ -131,6 +137,12 @@ def _confusion_message(kb: KnowledgeBase, entry: Entry, example: str, candidates
             f"（得分 {top.score:.1f}，{own_text}）；请给本条补充相近的说法，或把这句改得更明确")
 
 
+def review_overdue(entry: Entry, max_age_days: int, today: dt.date) -> int | None:
+    """Days since the entry was last reviewed, when that is more than max_age_days."""
+    age = (today - entry.reviewed).days
+    return age if age > max_age_days else None
+
+
 def entry_warnings(kb: KnowledgeBase, max_age_days: int, today: dt.date) -> list[Problem]:
     """Per-entry warnings: too few phrasings, an old review date, an answer too long."""
     # Render with the values the bot really uses (the hotline text is long), not a placeholder.
@@ -144,8 +156,8 @@ def entry_warnings(kb: KnowledgeBase, max_age_days: int, today: dt.date) -> list
         if len(entry.examples) < MIN_EXAMPLES:
             warn(f"只有 {len(entry.examples)} 种问法，至少写 {MIN_EXAMPLES} 种"
                  f"（口语、错别字、长短不同），机器人才认得出骑手的各种说法")
-        age = (today - entry.reviewed).days
-        if age > max_age_days:
+        age = review_overdue(entry, max_age_days, today)
+        if age is not None:
             warn(f"上次审核是 {entry.reviewed.isoformat()}，已过去 {age} 天（超过 {max_age_days} 天）；"
                  f"请核对依据的法规政策有没有变化，再更新 reviewed 日期")
         length = len(kb.render_answer(entry, context))

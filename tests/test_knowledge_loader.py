@@ -57,3 +57,15 @@ def test_duplicate_id_across_files(kb_dir):
     (kb_dir / "faq" / "zz-copy.yaml").write_text(source, "utf-8")
     kb, problems = load_knowledge(kb_dir)
     assert kb is None and any("id 重复" in p.message and p.file == "faq/zz-copy.yaml" for p in problems)
+
+
+def test_an_answer_template_cannot_reach_python_internals():
+    # Answers are edited in the console's browser form: a template must stay a template.
+    from knowledge.loader import check_template
+    from knowledge.model import compiled
+
+    escape = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
+    assert "unsafe" in check_template(escape)
+    with pytest.raises(Exception, match="unsafe"):
+        compiled(escape).render({})
+    assert check_template("请打 {{ union_hotline }}") is None

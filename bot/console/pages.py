@@ -13,6 +13,7 @@ from aiohttp import web
 from bot.console.auth import STAFF, Auth, Staff, public, requires, safe_next
 from bot.httputil import parse_id, same_origin
 from bot.reloader import KnowledgeWatcher
+from knowledge.check import REVIEW_MAX_AGE_DAYS
 
 HERE = Path(__file__).resolve().parent
 LOGIN_CSRF_COOKIE = "gigdesk_login"
@@ -113,9 +114,10 @@ class Pages:
 
     @requires("faq")
     async def knowledge(self, request: web.Request) -> web.Response:
-        """What the running server made of the FAQ files: the last reload's problems, if any."""
+        """What the running server made of the FAQ files (the last reload's problems, if any),
+        and the list of entries to open for editing (faq_list.js fills it from the API)."""
         return self.render("knowledge.html", staff=request[STAFF], problems=self.watcher.problems,
-                           entries=len(self.watcher.engine.brain.kb.entries))
+                           entries=len(self.watcher.engine.brain.kb.entries), review_days=REVIEW_MAX_AGE_DAYS)
 
 
 def _page_id(request: web.Request, missing: str) -> int:
