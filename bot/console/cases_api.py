@@ -3,8 +3,6 @@ union's reports, a case's page data, status changes (with a required note and an
 notice to the rider), assignment, notes and evidence files."""
 from __future__ import annotations
 
-import csv
-import io
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +16,7 @@ from bot.console.api import path_id, rider_label
 from bot.console.auth import STAFF, Staff, handles_conversations, requires
 from bot.console.casework import Casework, Refusal
 from bot.engine import Engine
-from bot.httputil import BadRequest, json_error, read_json_object, text_field
+from bot.httputil import BadRequest, csv_response, json_error, read_json_object, text_field
 from bot.intake import STATUS_WORDS
 from storage import AsyncStore, Store
 from storage.cases import CASE_FILTERS, FINISHED, STATUSES
@@ -86,23 +84,18 @@ class CasesAPI:
         filters, since, until = self._filters(request)
         rows = await self.store.run(self.store.store.cases, filters, since, until, None)
         zone = ZoneInfo(self.timezone)
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow([title for _, title in CSV_COLUMNS])
+        lines = []
         for c in rows:
             row = self._row(c) | {
                 "kind": self._kind_title(c["kind"]), "status": STATUS_LABELS.get(c["status"], c["status"]),
                 "urgent": "是" if c["urgent"] else "",
                 "created": datetime.fromtimestamp(c["created_at"], zone).strftime("%Y-%m-%d %H:%M"),
                 "updated": datetime.fromtimestamp(c["updated_at"], zone).strftime("%Y-%m-%d %H:%M")}
-            writer.writerow([_csv_safe(row.get(key)) for key, _ in CSV_COLUMNS])
+            lines.append([row.get(key) for key, _ in CSV_COLUMNS])
         staff: Staff = request[STAFF]
         await self.store.run(lambda: self.store.store.audit(staff.name, "case_export", "cases", time.time(),
                                                             rows=len(rows), **filters))
-        # A BOM so that Excel, which most union offices use, reads the file as UTF-8.
-        return web.Response(body=("\ufeff" + out.getvalue()).encode("utf-8"), content_type="text/csv",
-                            charset="utf-8",
-                            headers={"Content-Disposition": 'attachment; filename="gigdesk-cases.csv"'})
+        return csv_response([title for _, title in CSV_COLUMNS], lines, "gigdesk-cases.csv")
 
     @requires("conversations")
     async def detail(self, request: web.Request) -> web.Response:
@@ -240,8 +233,3 @@ def _existing_case(store: Store, case_id: int) -> dict[str, Any]:
         raise Refusal(404, "没有这个登记")
     return case
 
-
-def _csv_safe(value: Any) -> str:
-    """Text that starts like a formula is quoted, so a rider cannot put one into Excel."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

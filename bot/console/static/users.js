@@ -14,7 +14,10 @@
 
   const ACTIONS = {login: "登录", login_failed: "登录失败", logout: "退出", claim: "接手", release: "放回队列",
                    transfer: "转给同事", reply: "回复", note: "写备注", close: "结束人工", retry: "重发消息",
-                   user_add: "添加账号", user_update: "修改账号"};
+                   user_add: "添加账号", user_update: "修改账号",
+                   case_status: "改登记状态", case_assign: "分派登记", case_note: "登记备注", case_export: "导出登记",
+                   faq_edit: "修改问答", faq_create: "新建问答", faq_add_examples: "补充问法", faq_revert: "撤销问答修改",
+                   unanswered_add: "没答上的问题加进问答", unanswered_dismiss: "忽略没答上的问题"};
   const DETAIL_KEYS = {was: "原来", to: "转给", message: "消息", note: "备注", role: "角色", active: "启用"};
 
   function roleSelect(user) {
