@@ -13,6 +13,7 @@ import jinja2
 from aiohttp import web
 
 from bot import console
+from bot import health, metrics
 from bot.brain import build_brain
 from bot.channels import wechat, webchat
 from bot.channels.wechat_protocol import SafeMode
@@ -20,10 +21,14 @@ from bot.console.api import ConsoleAPI
 from bot.console.auth import Auth, make_guard
 from bot.console.cases_api import CasesAPI
 from bot.console.casework import Casework
+from bot.console import dashboard_api
 from bot.console.live import Hub
+from bot.console import knowledge_api
+from bot.console import openapi
 from bot.console.pages import Pages, templates
+from bot.console import unanswered_api
 from bot.engine import Engine
-from bot.httputil import BadRequest
+from bot.httputil import BadRequest, behind_proxy
 from bot.escalation import Escalator
 from bot.evidence import EvidenceFetcher
 from bot.office_hours import OfficeHours
@@ -102,19 +107,27 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
 
     evidence = EvidenceFetcher(store, Path(settings.data_dir) / "evidence")
 
-    app = web.Application(middlewares=[errors, make_guard(auth)])
+    app = web.Application(middlewares=[behind_proxy(settings.trusted_proxy), metrics.count_requests, errors,
+                                       make_guard(auth)])
     app[SETTINGS], app[STORE], app[ENGINE], app[OUTBOX], app[WATCHER] = settings, store, engine, outbox, watcher
     app[HUB], app[AUTH], app[ESCALATOR], app[EVIDENCE] = hub, auth, escalator, evidence
 
     safe_mode = (SafeMode(settings.wechat_token, settings.wechat_aes_key, settings.wechat_appid)
                  if settings.wechat_aes_key else None)
-    wechat.setup(app, wechat.Webhook(settings, store, engine, outbox, safe_mode, on_change=hub.changed))
+    webhook = wechat.Webhook(settings, store, engine, outbox, safe_mode, on_change=hub.changed)
+    wechat.setup(app, webhook)
     webchat.setup(app, webchat.WebChat(store, engine, pages(), on_change=hub.changed))
     casework = Casework(store, outbox, hub, engine)
     console_pages = Pages(auth, templates(), watcher, settings.union_name)
     console.setup(app, ConsoleAPI(settings, store, casework, hub, template), console_pages,
                   CasesAPI(store, casework, engine, evidence.directory, settings.timezone))
     # Further console parts register their own routes here, each with its own setup().
+    metrics.setup(app, settings, store, engine, outbox, watcher)
+    health.setup(app, settings, store, engine, outbox)
+    dashboard_api.setup(app, console_pages, store, engine, settings.timezone)
+    knowledge_api.setup(app, console_pages, store, engine, watcher, settings.knowledge_dir)
+    unanswered_api.setup(app, console_pages, store, engine)
+    openapi.setup(app)
     app.router.add_static("/static", HERE / "static")
     app.router.add_get("/", to_chat)
 
@@ -132,6 +145,7 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
         background = [asyncio.create_task(watcher.run()), asyncio.create_task(outbox.run()),
                       asyncio.create_task(escalator.run()), asyncio.create_task(evidence.run())]
         yield
+        await webhook.drain()  # answers that missed WeChat's deadline are queued before the database closes
         for task in background:
             task.cancel()
         for task in background:

@@ -48,8 +48,8 @@ class EvidenceFetcher:
         except WeChatAPIError as exc:
             if exc.code in (-1, 45009):
                 return  # busy: the next round tries again
-            await self.store.run(lambda: store.update_evidence(item["id"], state="failed",
-                                                               error=f"微信错误 {exc.code}：{exc.message}"[:200]))
+            error = f"微信错误 {exc.code}：{exc.message}"[:200]
+            await self.store.run(lambda: store.update_evidence(item["id"], state="failed", error=error))
             return
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
             return

@@ -1,11 +1,31 @@
-"""Small pieces every JSON endpoint needs: refusing cross-site writes and reading a bounded body."""
+"""Small pieces every JSON endpoint needs: refusing cross-site writes, reading a bounded body,
+answering with a CSV download."""
 from __future__ import annotations
 
+import csv
+import io
+import ipaddress
 import json
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+
+
+def behind_proxy(trusted_proxy: str):
+    """A middleware that takes the client's address from X-Real-IP, but only on requests that
+    come from the trusted proxy: anyone else could write the header themselves."""
+    @web.middleware
+    async def real_address(request: web.Request, handler) -> web.StreamResponse:
+        claimed = request.headers.get("X-Real-IP", "").strip()
+        if trusted_proxy and request.remote == trusted_proxy and claimed:
+            try:
+                request = request.clone(remote=str(ipaddress.ip_address(claimed)))
+            except ValueError:
+                return json_error(400, "X-Real-IP is not an address")  # outermost: answer here
+        return await handler(request)
+    return real_address
 
 
 def same_origin(request: web.Request) -> bool:
@@ -14,7 +34,11 @@ def same_origin(request: web.Request) -> bool:
     origin = request.headers.get("Origin")
     if origin is None:
         return True
-    return urlsplit(origin).netloc == request.host and origin.startswith(("http://", "https://"))
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:  # e.g. "http://[abc": not a URL, so not our origin (found by tests/test_fuzz.py)
+        return False
+    return netloc == request.host and origin.startswith(("http://", "https://"))
 
 
 def parse_id(raw: str | None, max_digits: int = 18) -> int | None:
@@ -66,3 +90,21 @@ def text_field(data: dict[str, Any], name: str, max_chars: int, required: bool =
     if len(value) > max_chars:
         raise BadRequest(413, f"{name} 太长：最多 {max_chars} 个字")
     return value
+
+
+def csv_safe(value: Any) -> str:
+    """Text that starts like a formula is quoted, so a rider cannot put one into Excel."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def csv_response(header: list[str], rows: Iterable[Iterable[Any]], filename: str) -> web.Response:
+    """A CSV download: every cell through csv_safe, and a BOM so that Excel, which most union
+    offices use, reads the file as UTF-8."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([csv_safe(cell) for cell in row])
+    return web.Response(body=("\ufeff" + out.getvalue()).encode("utf-8"), content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})

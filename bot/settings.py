@@ -61,6 +61,9 @@ class Settings:
     public_url: str = _setting("", "The console's address as caseworkers reach it, e.g. https://help.example.org; "
                                "used in links, and an https address makes session cookies Secure.")
     session_hours: float = _setting(12.0, "How long a console log-in lasts (a long shift).")
+    trusted_proxy: str = _setting("", "Address of the reverse proxy in front (e.g. 127.0.0.1 for nginx on the same "
+                                  "server): requests from it are taken to come from its X-Real-IP, so the log-in "
+                                  "limit counts each person's address, not the proxy's. Empty: trust no header.")
     wechat_template_id: str = _setting("", "Template id for the notice sent when a caseworker's reply is outside "
                                        "WeChat's 48-hour window (verified service accounts only; empty: off).")
     wechat_template_fields: str = _setting("first=工会工作人员回复了你;remark=请在公众号里回复任意文字查看",
@@ -68,6 +71,15 @@ class Settings:
                                            "most 20 characters each).")
     retention_days: int = _setting(365, "Days `gigdesk purge` keeps closed conversations, resolved or closed "
                                    "cases, WeChat deliveries and unanswered questions after they end.")
+    log_format: str = _setting("json", "How the server logs: \"json\" (one JSON object a line, for journald "
+                               "and log collectors) or \"text\" (easier to read at a terminal).")
+    shutdown_timeout: float = _setting(10.0, "Seconds a stopping server (SIGTERM) gives requests in progress "
+                                       "to finish; systemd's TimeoutStopSec must be longer.")
+    outbox_stuck_minutes: float = _setting(10.0, "Minutes a message may be due in the outbox without being "
+                                           "tried before /readyz reports the outbox stuck.")
+    metrics_token: str = _setting("", "When set, /metrics requires \"Authorization: Bearer <token>\" (empty: "
+                                  "open; keep /metrics away from the internet in nginx either way).",
+                                  "GIGDESK_METRICS_TOKEN", secret=True)
     demo: bool = _setting(False, "Demo mode: a demo token, no customer-service API needed. Never in production.")
 
     @property
@@ -144,6 +156,8 @@ def validate_settings(settings: Settings) -> None:
     for pair in filter(None, settings.wechat_template_fields.split(";")):
         if "=" not in pair or len(pair.split("=", 1)[1].strip()) > 20:
             raise SettingsError(f"wechat_template_fields: {pair!r} must be name=value with at most 20 characters")
+    if settings.log_format not in ("json", "text"):
+        raise SettingsError(f"log_format must be json or text, got {settings.log_format!r}")
     if not settings.demo and not settings.can_send_customer_messages:
         raise SettingsError("WECHAT_APPID and WECHAT_SECRET must both be set: late answers and "
                             "caseworker replies go through the customer-service API")
