@@ -21,7 +21,7 @@ import re
 import sys
 from typing import IO, Any
 
-from bot.privacy import install_masking, mask, rider_hash
+from bot.privacy import MaskingFilter, install_masking, mask, rider_hash
 
 FORMATS = ("json", "text")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -46,21 +46,16 @@ def _clean(value: Any) -> Any:
     return mask(pseudonymise(value)) if isinstance(value, str) else value
 
 
-class RiderIdFilter(logging.Filter):
+class RiderIdFilter(MaskingFilter):
     """Replaces rider ids in a record's message, traceback and extra fields; masks numbers in
     extra fields (MaskingFilter does the message). It must run before MaskingFilter: a run of
     digits inside an openid could otherwise be masked first and the openid no longer found."""
 
+    def clean(self, text: str) -> str:
+        return pseudonymise(text)
+
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # msg and args do not fit; keep both, as MaskingFilter does
-            message = f"{record.msg} {record.args!r}"
-        record.msg, record.args = pseudonymise(message), None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = pseudonymise(record.exc_text)
+        super().filter(record)
         for name in extra_fields(record):
             setattr(record, name, _clean(getattr(record, name)))
         return True
