@@ -3,9 +3,11 @@ answering with a CSV download."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import ipaddress
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -90,6 +92,25 @@ def text_field(data: dict[str, Any], name: str, max_chars: int, required: bool =
     if len(value) > max_chars:
         raise BadRequest(413, f"{name} 太长：最多 {max_chars} 个字")
     return value
+
+
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits only: \d also takes "２"
+
+
+def parse_day(raw: str | None) -> dt.date | None:
+    """A YYYY-MM-DD date from a query, None when absent, BadRequest saying what is wrong."""
+    if not raw:
+        return None
+    if not DATE.fullmatch(raw):
+        raise BadRequest(400, "日期要写成 2026-11-21 这样")
+    try:
+        day = dt.date.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(400, f"没有 {raw} 这一天") from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise BadRequest(400, f"日期要在 {FIRST_YEAR} 年到 {LAST_YEAR} 年之间")
+    return day
 
 
 def csv_safe(value: Any) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from datetime import time as time_of_day
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,7 +17,7 @@ from bot.console.api import path_id, rider_label
 from bot.console.auth import STAFF, Staff, handles_conversations, requires
 from bot.console.casework import Casework, Refusal
 from bot.engine import Engine
-from bot.httputil import BadRequest, csv_response, json_error, read_json_object, text_field
+from bot.httputil import BadRequest, csv_response, json_error, parse_day, read_json_object, text_field
 from bot.intake import STATUS_WORDS
 from storage import AsyncStore, Store
 from storage.cases import CASE_FILTERS, FINISHED, STATUSES
@@ -43,13 +44,12 @@ class CasesAPI:
         return filters, self._date(q.get("from")), self._date(q.get("to"), end=True)
 
     def _date(self, raw: str | None, end: bool = False) -> float | None:
-        if not raw:
+        """The start of that day in the office's time zone; with end, the start of the next."""
+        day = parse_day(raw)
+        if day is None:
             return None
-        try:
-            day = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=ZoneInfo(self.timezone))
-        except ValueError:
-            raise BadRequest(400, "日期要写成 2026-11-21 这样") from None
-        return day.timestamp() + (86400 if end else 0)
+        day += timedelta(days=1) if end else timedelta()
+        return datetime.combine(day, time_of_day(), ZoneInfo(self.timezone)).timestamp()
 
     def _kind_title(self, kind_id: str | None) -> str:
         kind = self.engine.brain.kb.case_kind(kind_id)

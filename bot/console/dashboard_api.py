@@ -6,7 +6,6 @@ case kind titles, never a rider's words or an id of a rider, conversation or cas
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from aiohttp import web
 from bot.console.auth import STAFF, requires
 from bot.console.pages import Pages
 from bot.engine import Engine
-from bot.httputil import BadRequest, csv_response
+from bot.httputil import BadRequest, csv_response, parse_day
 from knowledge.check import REVIEW_MAX_AGE_DAYS, review_overdue
 from knowledge.model import KnowledgeBase
 from storage import AsyncStore
@@ -26,8 +25,6 @@ from storage.stats import GROUPS, DayRange, StatsReader
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366  # a year, leap day included: enough for an annual report, bounded work
-FIRST_YEAR, LAST_YEAR = 2000, 2100
-DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits only: \d also takes "２"
 LABELS = {"messages": "骑手发来的消息", "answered": "机器人直接回答", "clarified": "机器人反问是哪个问题",
           "handoff": "转给工作人员", "fallback": "机器人没答上", "emergency": "紧急求助",
           "chosen": "骑手从反问里选了问题", "other": "其他回复（问候、登记步骤等）"}
@@ -35,27 +32,13 @@ LABELS = {"messages": "骑手发来的消息", "answered": "机器人直接回�
 
 def parse_range(query: Any, today: dt.date) -> tuple[dt.date, dt.date]:
     """from/to as YYYY-MM-DD; by default the last DEFAULT_DAYS days up to today."""
-    last = _day(query.get("to")) or today
-    first = _day(query.get("from")) or last - dt.timedelta(days=DEFAULT_DAYS - 1)
+    last = parse_day(query.get("to")) or today
+    first = parse_day(query.get("from")) or last - dt.timedelta(days=DEFAULT_DAYS - 1)
     if last < first:
         raise BadRequest(400, "结束日期不能早于开始日期")
     if (last - first).days + 1 > MAX_DAYS:
         raise BadRequest(400, f"一次最多看 {MAX_DAYS} 天，请把日期范围缩短一些")
     return first, last
-
-
-def _day(raw: str | None) -> dt.date | None:
-    if not raw:
-        return None
-    if not DATE.fullmatch(raw):
-        raise BadRequest(400, "日期要写成 2026-11-21 这样")
-    try:
-        day = dt.date.fromisoformat(raw)
-    except ValueError:
-        raise BadRequest(400, f"没有 {raw} 这一天") from None
-    if not FIRST_YEAR <= day.year <= LAST_YEAR:
-        raise BadRequest(400, f"日期要在 {FIRST_YEAR} 年到 {LAST_YEAR} 年之间")
-    return day
 
 
 def overdue_reviews(kb: KnowledgeBase, today: dt.date) -> list[dict[str, Any]]:
