@@ -123,7 +123,7 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
                   CasesAPI(store, casework, engine, evidence.directory, settings.timezone))
     # Further console parts register their own routes here, each with its own setup().
     metrics.setup(app, settings, store, engine, outbox, watcher)
-    health.setup(app, settings, store, engine, outbox)
+    health.setup(app, settings, store, engine)
     dashboard_api.setup(app, console_pages, store, engine, settings.timezone)
     knowledge_api.setup(app, console_pages, store, engine, watcher, settings.knowledge_dir)
     unanswered_api.setup(app, console_pages, store, engine)
@@ -131,10 +131,15 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
     app.router.add_static("/static", HERE / "static")
     app.router.add_get("/", to_chat)
 
-    async def stop_streams(app: web.Application) -> None:
+    async def begin_stopping(app: web.Application) -> None:
         hub.close()  # open console pages' event streams end, so shutdown does not wait on them
+        # The outbox stops after the send in progress, so every message is recorded as sent or
+        # still queued; cancelling mid-call could send one twice after the restart.
+        if not await outbox.stop(settings.shutdown_timeout):
+            log.warning("outbox send still in progress after %gs; it will be cut off and the message "
+                        "sent again after the restart", settings.shutdown_timeout)
 
-    app.on_shutdown.append(stop_streams)
+    app.on_shutdown.append(begin_stopping)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession()

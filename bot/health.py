@@ -6,7 +6,7 @@ when gigdesk can do its work: the database takes a write, the FAQ is loaded, the
 stuck, and the server is not stopping; otherwise 503 with each failed check in plain words.
 
 Stopping (SIGTERM): aiohttp's run_app closes the listening socket, then runs on_shutdown
-(here: /readyz turns 503, the outbox finishes the send in progress and stops), then waits up to
+(here: /readyz turns 503; bot.app: the outbox finishes the send in progress and stops), then waits up to
 shutdown_timeout for requests in progress, then runs cleanup (background tasks cancelled,
 database closed); see bot.cli.cmd_serve."""
 from __future__ import annotations
@@ -20,7 +20,6 @@ from aiohttp import web
 
 from bot.console.auth import public
 from bot.engine import Engine
-from bot.outbox import Outbox
 from bot.settings import Settings
 from storage import AsyncStore
 
@@ -33,10 +32,9 @@ OK = "ok"
 
 
 class Health:
-    def __init__(self, settings: Settings, store: AsyncStore, engine: Engine, outbox: Outbox):
+    def __init__(self, settings: Settings, store: AsyncStore, engine: Engine):
         self.store = store
         self.engine = engine
-        self.outbox = outbox
         self.stuck_after = settings.outbox_stuck_minutes * 60
         self.shutdown_timeout = settings.shutdown_timeout
         self.stopping = False
@@ -88,13 +86,9 @@ class Health:
         return OK
 
     async def on_shutdown(self, app: web.Application) -> None:
-        """First step of stopping: a load balancer asking /readyz now hears 503, and the outbox
-        stops after the send in progress, so every message is recorded as sent or still queued."""
+        """First step of stopping: a load balancer asking /readyz now hears 503."""
         self.stopping = True
         log.info("stopping: no new connections; requests in progress get up to %gs", self.shutdown_timeout)
-        if not await self.outbox.stop(self.shutdown_timeout):
-            log.warning("outbox send still in progress after %gs; it will be cut off and the message "
-                        "sent again after the restart", self.shutdown_timeout)
 
     async def on_cleanup(self, app: web.Application) -> None:
         log.info("stopped: requests finished, background tasks ended, database closed")
@@ -103,8 +97,8 @@ class Health:
 HEALTH = web.AppKey("health", Health)
 
 
-def setup(app: web.Application, settings: Settings, store: AsyncStore, engine: Engine, outbox: Outbox) -> Health:
-    health = Health(settings, store, engine, outbox)
+def setup(app: web.Application, settings: Settings, store: AsyncStore, engine: Engine) -> Health:
+    health = Health(settings, store, engine)
     app[HEALTH] = health
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
