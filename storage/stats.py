@@ -12,22 +12,18 @@ a computed day in SQL (measured: about 2x on a million messages), since SQLite t
 nothing to sort but a day's rows."""
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import itertools
 import math
 import sqlite3
 import statistics
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-T = TypeVar("T")
 # The bot's reply outcomes (bot/engine.py) that close a rider's typed question, by what
 # happened to it. "chosen" (the rider picked one of the clarify choices) and "menu" (a menu
 # button) answer an entry too, but are not a new question: counted for the top entries only,
@@ -144,21 +140,16 @@ class Stats:
 
 
 class StatsReader(Stats):
-    """The dashboard's own read-only connection to the database file, used from its own
-    thread. A year of figures over a big database takes a good part of a second; on the
-    Store's single thread that would hold up riders' messages, while SQLite's WAL mode lets
-    this connection read at the same time as the Store writes."""
+    """The dashboard's own read-only connection to the database file, run on its own thread
+    (wrap it in an AsyncStore). A year of figures over a big database takes a good part of a
+    second; on the Store's single thread that would hold up riders' messages, while SQLite's
+    WAL mode lets this connection read at the same time as the Store writes."""
 
     def __init__(self, path: str | Path):
         conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self.db = Database(conn)
         self.db.execute("PRAGMA query_only = ON")  # it never writes, whatever calls it
         self.db.execute("PRAGMA busy_timeout = 5000")
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gigdesk-stats")
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-
-    async def close(self) -> None:
-        await self.run(self.db.close)
-        self._executor.shutdown(wait=True)
+    def close(self) -> None:
+        self.db.close()

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlite_utils import Database
 
@@ -27,6 +27,7 @@ from storage.stats import Stats
 from storage.unanswered import Unanswered
 
 T = TypeVar("T")
+S = TypeVar("S")  # a store object with a close() method
 OPEN_STATES = ("bot", "waiting", "assigned")
 
 
@@ -194,10 +195,11 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
         return rows[0] if rows else None
 
 
-class AsyncStore:
-    """Runs Store calls on one dedicated thread, off the event loop."""
+class AsyncStore(Generic[S]):
+    """Runs calls to a store (the Store, or the dashboard's read-only StatsReader) on one
+    dedicated thread of its own, off the event loop."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: S):
         self.store = store
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gigdesk-db")
 

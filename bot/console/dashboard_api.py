@@ -54,7 +54,7 @@ class Dashboard:
     pages: Pages
     engine: Engine
     timezone: str
-    reader: StatsReader | None = None  # opened while the app runs (see setup)
+    reader: AsyncStore[StatsReader] | None = None  # opened while the app runs (see setup)
     _reviews: tuple[Any, dt.date, list[dict[str, Any]]] | None = field(default=None, repr=False)
 
     def today(self) -> dt.date:
@@ -80,7 +80,7 @@ class Dashboard:
         days = DayRange.of(first, last, self.timezone)
         reader = self.reader
         assert reader is not None, "the app's start-up opens the reader"
-        raw = await reader.run(reader.dashboard, days, time.time())
+        raw = await reader.run(reader.store.dashboard, days, time.time())
         kb = self.engine.brain.kb  # the running version, as the bot answers with it
         totals = raw["totals"]
         questions = sum(totals[g] for g in GROUPS)
@@ -158,7 +158,7 @@ def setup(app: web.Application, pages: Pages, store: AsyncStore, engine: Engine,
 
     async def reader(app: web.Application) -> AsyncIterator[None]:
         # Opened at start-up, after the Store has brought the schema up to date.
-        dashboard.reader = StatsReader(store.store.path)
+        dashboard.reader = AsyncStore(StatsReader(store.store.path))
         yield
         await dashboard.reader.close()
         dashboard.reader = None
