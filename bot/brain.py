@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from intents import Matcher, Normaliser
+from intents import Candidate, Matcher, Normaliser
+from intents.classifier import Classifier, trained
+from intents.concepts import ConceptTagger, Found
+from intents.danger import Danger, DangerDetector
+from intents.normalise import clean
+from intents.rules import RuleSet, compile_concepts
 from intents.triggers import PhraseSet
 from knowledge import KnowledgeBase
 
@@ -23,13 +28,58 @@ class Brain:
     report: PhraseSet
     case_status: PhraseSet
     cancel: PhraseSet
+    concepts: ConceptTagger
+    danger: DangerDetector
+    handoff_rules: RuleSet
+    classifier: Classifier
+
+    def rank(self, text: str, limit: int = 5) -> list[Candidate]:
+        """FAQ entries for a message, best first: the lexical matcher's closeness to the
+        phrasings and the classifier's probability, half each (0..100)."""
+        lexical = {c.entry_id: c for c in self.matcher.match(text, limit=8)}
+        probabilities = self.classifier.probabilities(text)
+        likely = sorted(probabilities, key=probabilities.get, reverse=True)[:8]
+        scored = [Candidate(entry_id, round(50 * probabilities.get(entry_id, 0.0)
+                                            + 0.5 * (lexical[entry_id].score if entry_id in lexical else 0.0), 1),
+                            lexical[entry_id].example if entry_id in lexical else "")
+                  for entry_id in dict.fromkeys([*lexical, *likely])]
+        scored.sort(key=lambda c: c.score, reverse=True)
+        return scored[:limit]
+
+    def concepts_in(self, text: str) -> Found:
+        """The topics and follow-up aspects a message names, in its own words or a synonym's."""
+        cleaned = clean(text)
+        return self.concepts.find(cleaned, self.normalise(text))
+
+    def danger_in(self, text: str) -> Danger:
+        """Danger to life by kind. The lexicon's emergency phrases still count, with the general
+        reply (110 and 120), where the detector found nothing: staff add a phrase there when a
+        rider's words were missed, and it must work at once."""
+        cleaned = clean(text)
+        found = self.danger.detect(cleaned, names_a_topic=bool(self.concepts_in(text).topics))
+        if not found and (phrase := self.emergency.found_in(cleaned)) and not self.danger.set_aside(cleaned):
+            return Danger(("plea",), phrase)
+        return found
+
+    def asks_for_a_person(self, text: str) -> str | None:
+        cleaned = clean(text)
+        return self.handoff.found_in(cleaned) or self.handoff_rules.first(cleaned)
 
 
 def build_brain(kb: KnowledgeBase) -> Brain:
     normalise = Normaliser(kb.synonyms)
-    matcher = Matcher({e.id: (e.examples, e.keywords) for e in kb.entries}, normalise)
+    concepts = ConceptTagger(kb.concepts.topics, kb.concepts.aspects)
+    matcher = Matcher({e.id: (e.examples, e.keywords) for e in kb.entries}, normalise,
+                      features=lambda text: concepts.features(clean(text), normalise(text)))
+    d = kb.danger
+    danger = DangerDetector(d.concepts, d.kinds, d.ignore, d.not_now, d.policy, d.now, d.severe)
+    docs = tuple((e.id, text) for e in kb.entries for text in (*e.examples, *e.keywords, e.title))
+    classifier = trained(docs, tuple(sorted(kb.synonyms.items())),
+                         tuple(sorted(kb.concepts.topics.items())))
     t = kb.triggers
     return Brain(kb=kb, normalise=normalise, matcher=matcher, emergency=PhraseSet(t.emergency),
+                 concepts=concepts, danger=danger, classifier=classifier,
+                 handoff_rules=RuleSet(kb.concepts.handoff_rules, compile_concepts(kb.concepts.handoff_concepts)),
                  handoff=PhraseSet(t.handoff), back_to_bot=PhraseSet(t.back_to_bot),
                  more=PhraseSet(t.more), greetings=PhraseSet(t.greetings), thanks=PhraseSet(t.thanks),
                  report=PhraseSet(t.report), case_status=PhraseSet(t.case_status), cancel=PhraseSet(t.cancel))

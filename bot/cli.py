@@ -96,8 +96,11 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
 
 def cmd_kb_eval(args: argparse.Namespace) -> int:
     from knowledge.evaluate import run_eval
+    from knowledge.understanding import run_set
 
     settings = _settings(args)
+    if args.set:
+        return run_set(settings.knowledge_dir, args.set, misses=args.misses)
     return run_eval(settings.knowledge_dir, args.heldout, baselines=args.baselines, threshold=args.threshold)
 
 
@@ -348,6 +351,9 @@ def parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_kb_check)
     evaluate = kb.add_parser("eval", parents=[common], help="accuracy on the held-out questions")
     evaluate.add_argument("--heldout", default="tests/data/heldout.yaml")
+    evaluate.add_argument("--set", help="a folder of rider messages (questions, danger, conversations) to run through"
+                                        " the whole bot, e.g. tests/data/understanding/test")
+    evaluate.add_argument("--misses", action="store_true", help="with --set: list every message it got wrong")
     evaluate.add_argument("--baselines", action="store_true", help="compare with TF-IDF and BM25")
     evaluate.add_argument("--threshold", type=float, default=0.0,
                           help="exit non-zero when top-1 accuracy is below this (0-1)")

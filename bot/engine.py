@@ -16,6 +16,8 @@ from bot.intake import CASE_NUMBER, EVIDENCE_KINDS, Intake, Said
 from bot.office_hours import OfficeHours
 from bot.textparts import split_to_bytes, utf8_len
 from intents import decide
+from intents.concepts import Found
+from intents.danger import KINDS as DANGER_KINDS, Danger
 from intents.matcher import Thresholds
 from intents.normalise import clean
 from knowledge import Entry
@@ -30,6 +32,13 @@ WITH_A_PERSON = ("waiting", "assigned")
 # While waiting, the rider is reminded that a person will reply at most this often: once
 # reassures, a reminder on every line of a long story is noise.
 HOLDING_REPEAT_SECONDS = 600
+# What the conversation is about is kept this long after the last answer: a follow-up
+# ("那要什么材料") comes within minutes; after half an hour a short message is a new question.
+CONTEXT_SECONDS = 1800
+CONTEXT_TEXT_CHARS = 80  # of the rider's own words kept to read a follow-up against
+YES = {"是", "是的", "对", "对的", "对啊", "是啊", "嗯", "嗯嗯", "恩", "好", "要", "没错", "可以", "1", "yes", "y", "ok"}
+SHORT_FOLLOW_UP = 8  # characters: 北京的呢, 众包的也算吗
+INTERJECTION_CHARS = 2  # a message this short that names nothing (啊, 嗯嗯, ？？) gets a short prompt
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,7 @@ class Reply:
     intent: str = ""
     score: float | None = None
     message_id: int | None = None
+    answered: str = ""  # the FAQ entry whose answer the reply gives (also after an emergency's numbers)
 
 
 class Engine:
@@ -131,8 +141,8 @@ class Engine:
               message_id: int) -> Reply | None:
         now = inbound.received_at
         cleaned = clean(inbound.text)
-        if brain.emergency.found_in(cleaned):
-            return self._emergency(store, brain, inbound.text, conversation, now)
+        if danger := brain.danger_in(inbound.text):
+            return self._emergency(store, brain, inbound.text, conversation, now, danger)
         if brain.case_status.found_in(cleaned) or CASE_NUMBER.search(inbound.text):
             return self._said(self.intake.status(store, brain, conversation["rider_id"]))
         if conversation["state"] in WITH_A_PERSON:
@@ -140,42 +150,89 @@ class Engine:
                 store.update_conversation(conversation["id"], now, state="closed", closed_at=now)
                 return self._say(brain, "back_to_bot", "back_to_bot")
             return self._holding(store, brain, conversation, now)
-        if brain.handoff.found_in(cleaned):
+        if brain.asks_for_a_person(inbound.text):
             return self._hand_off(store, brain, conversation, "asked", now)
         if brain.report.found_in(cleaned):
-            return self._said(self.intake.start(store, brain, conversation, now))
+            context = self._context(conversation, now)
+            return self._said(self.intake.start(store, brain, conversation, now, inbound.text, context.get("text", "")))
         pending = json.loads(conversation["pending"] or "{}")
         chosen = self._chosen(cleaned, pending.get("choices") or [])
         if chosen and (entry := brain.kb.entry(chosen)):
-            return self._answer(store, brain, conversation, entry, None, "chosen", now)
+            return self._answer(store, brain, conversation, entry, None, "chosen", now, inbound.text)
+        if pending.get("confirm") and (cleaned in YES or cleaned.rstrip("啊呀的哦") in YES) and \
+                (entry := brain.kb.entry(pending["confirm"])):
+            return self._answer(store, brain, conversation, entry, None, "chosen", now, inbound.text)
         if brain.more.is_whole(cleaned):
             return self._next_part(store, brain, conversation, pending, now)
         if not cleaned or brain.greetings.is_whole(cleaned):
             return self._say(brain, "greeting", "greeting")
         if brain.thanks.is_whole(cleaned):
             return self._say(brain, "thanks", "thanks")
-        return self._match(store, brain, inbound.text, conversation, message_id, now)
+        found = brain.concepts_in(inbound.text)
+        if len(cleaned) <= INTERJECTION_CHARS and not (found.topics or found.aspects):
+            return self._say(brain, "interjection", "interjection")
+        return self._match(store, brain, inbound.text, conversation, message_id, now, found)
 
     def _match(self, store: Store, brain: Brain, text: str, conversation: dict[str, Any],
-               message_id: int, now: float) -> Reply:
-        candidates = brain.matcher.match(text)
-        decision = decide(candidates, self.thresholds)
+               message_id: int, now: float, found: Found) -> Reply:
+        candidates = brain.rank(text)
+        decision = decide(candidates, self.thresholds, names_a_topic=bool(found.topics))
+        context = self._context(conversation, now)
+        # A new topic wins; a message that asks something of the topic (an aspect such as 材料,
+        # or a short 北京的呢) without a confident answer of its own is read within the last one.
+        if context and not (decision.kind == "answer" and found.topics) and self._asks_more(text, found):
+            if followed := self._follow_up(brain, context, text, found):
+                return self._answer(store, brain, conversation, followed[0], followed[1], "followup", now,
+                                    context["text"] + "，" + text)
         top = candidates[0] if candidates else None
         if decision.kind == "answer":
             entry = brain.kb.entry(top.entry_id)
-            return self._answer(store, brain, conversation, entry, top.score, "answer", now)
+            return self._answer(store, brain, conversation, entry, top.score, "answer", now, text)
         store.record_unanswered(message_id, conversation["rider_id"], text, brain.normalise(text),
                                 decision.kind, top.entry_id if top else None, top.score if top else None, now)
+        # Asking back still tells what the conversation is probably about, for a follow-up.
+        guess = json.dumps({"entry": top.entry_id, "text": text[-CONTEXT_TEXT_CHARS:], "at": now}, ensure_ascii=False) \
+            if top and decision.kind in ("confirm", "clarify") else None
+        if decision.kind == "confirm":
+            store.update_conversation(conversation["id"], now, pending={"confirm": top.entry_id}, context=guess)
+            return self._say(brain, "confirm", "clarify", intent=top.entry_id, score=top.score,
+                             title=brain.kb.entry(top.entry_id).title)
         if decision.kind == "clarify":
             ids = [c.entry_id for c in decision.candidates]
             titles = [brain.kb.entry(i).title for i in ids]
-            store.update_conversation(conversation["id"], now, pending={"choices": ids})
+            store.update_conversation(conversation["id"], now, pending={"choices": ids}, context=guess)
             return self._say(brain, "clarify", "clarify", intent=top.entry_id, score=top.score, titles=titles)
         misses = (conversation["misses"] or 0) + 1
         store.update_conversation(conversation["id"], now, misses=misses, pending=None)
         name = "fallback_offer_human" if misses >= MISSES_BEFORE_OFFERING_A_PERSON else "fallback"
         return self._say(brain, name, "fallback", intent=top.entry_id if top else "",
                          score=top.score if top else None)
+
+    def _follow_up(self, brain: Brain, context: dict[str, Any], text: str, found: Found) -> tuple[Entry, float] | None:
+        """The entry a follow-up asks for, within the topic under discussion: first what the
+        topic's entry declares for the aspect asked (材料 -> its evidence entry), then the
+        rider's earlier words and these together, as one question."""
+        current = brain.kb.entry(context.get("entry", ""))
+        if current is None:
+            return None
+        for aspect in found.aspects:
+            if (target := brain.kb.entry(current.related.get(aspect, ""))) is not None:
+                return target, 100.0
+        candidates = brain.rank(context["text"] + "，" + text)
+        if decide(candidates, self.thresholds).kind == "answer" and (entry := brain.kb.entry(candidates[0].entry_id)):
+            return entry, candidates[0].score
+        return None
+
+    @staticmethod
+    def _asks_more(text: str, found: Found) -> bool:
+        cleaned = clean(text)
+        return bool(found.aspects or found.topics) or (len(cleaned) <= SHORT_FOLLOW_UP and cleaned.endswith(("呢", "吗")))
+
+    @staticmethod
+    def _context(conversation: dict[str, Any], now: float) -> dict[str, Any]:
+        """What the conversation is about, while it is fresh: {} when there is nothing."""
+        context = json.loads(conversation.get("context") or "{}")
+        return context if context.get("entry") and now - context.get("at", 0) <= CONTEXT_SECONDS else {}
 
     @staticmethod
     def _chosen(cleaned: str, choices: list[str]) -> str | None:
@@ -184,18 +241,26 @@ class Engine:
 
     # --- outcomes --------------------------------------------------------------------------
     def _answer(self, store: Store, brain: Brain, conversation: dict[str, Any], entry: Entry,
-                score: float | None, outcome: str, now: float) -> Reply:
+                score: float | None, outcome: str, now: float, asked: str = "") -> Reply:
+        """asked: the rider's words this answer was found for, kept so a follow-up can be read
+        against them."""
         text = brain.kb.render_answer(entry, self.context)
         if entry.needs_human:
             text += "\n" + self._render(brain, "needs_human_hint")
         if entry.offers_case:
             text += "\n" + self._render(brain, "case_offer")
-        fields: dict[str, Any] = {"misses": 0, "pending": None}
+        steps = [e for e in (brain.kb.entry(i) for i in dict.fromkeys(entry.related.values()))
+                 if e and e.id != entry.id][:3]
+        context = {"entry": entry.id, "text": (asked or entry.title)[-CONTEXT_TEXT_CHARS:], "at": now}
+        fields: dict[str, Any] = {"misses": 0, "pending": None, "context": json.dumps(context, ensure_ascii=False)}
+        if steps:
+            text += "\n\n" + self._render(brain, "next_steps", steps=[e.title for e in steps])
+            fields["pending"] = {"choices": [e.id for e in steps]}
         if not conversation["disclaimer_shown"]:
             text += "\n" + self._render(brain, "disclaimer")
             fields["disclaimer_shown"] = 1
         store.update_conversation(conversation["id"], now, **fields)
-        return Reply(text, outcome, entry.id, score)
+        return Reply(text, outcome, entry.id, score, answered=entry.id)
 
     def _intake(self, store: Store, brain: Brain, inbound: Inbound, conversation: dict[str, Any],
                 intake: dict[str, Any], message_id: int) -> Reply | None:
@@ -209,15 +274,16 @@ class Engine:
             intake = Intake.state(json.loads(store.conversation(conversation["id"])["pending"] or "{}"))
         if not inbound.text.strip():
             return self._said(Said(self.intake.question(brain, intake["step"]), "intake"))
-        if brain.emergency.found_in(clean(inbound.text)):
-            return self._emergency(store, brain, inbound.text, conversation, now)
+        if danger := brain.danger_in(inbound.text):
+            return self._emergency(store, brain, inbound.text, conversation, now, danger)
         return self._said(self.intake.answer(store, brain, conversation, intake, inbound.text, now))
 
     @staticmethod
     def _said(said: Said) -> Reply:
         return Reply(said.text, said.outcome, "intake" if said.outcome.startswith("intake") else said.outcome)
 
-    def _emergency(self, store: Store, brain: Brain, text: str, conversation: dict[str, Any], now: float) -> Reply:
+    def _emergency(self, store: Store, brain: Brain, text: str, conversation: dict[str, Any], now: float,
+                   danger: Danger) -> Reply:
         # A caseworker who already has the conversation keeps it; otherwise it joins the queue.
         state = "assigned" if conversation["state"] == "assigned" else "waiting"
         # An unfinished help request is kept: the rider can still complete it.
@@ -225,13 +291,18 @@ class Engine:
         store.update_conversation(conversation["id"], now, state=state, reason="urgent", urgent=1,
                                   pending={"intake": intake} if intake else None,
                                   waiting_since=conversation["waiting_since"] or now)
-        reply = self._render(brain, "emergency") + self._after_hours(brain, now)
+        # The right number first, for each kind found (a crash with bleeding: 122 and 120).
+        blocks = [self._render(brain, f"emergency_{kind}") for kind in DANGER_KINDS if kind in danger.kinds]
+        reply = "\n".join(blocks + [self._render(brain, "emergency")]) + self._after_hours(brain, now)
         # Safety first; where the message is also a clear FAQ question, the answer follows.
-        candidates = brain.matcher.match(text)
-        decision = decide(candidates, self.thresholds)
-        if decision.kind == "answer" and (entry := brain.kb.entry(candidates[0].entry_id)):
+        candidates = brain.rank(text)
+        found = brain.concepts_in(text)
+        answered = ""
+        if decide(candidates, self.thresholds, names_a_topic=bool(found.topics)).kind == "answer" and \
+                (entry := brain.kb.entry(candidates[0].entry_id)):
             reply += "\n\n" + brain.kb.render_answer(entry, self.context)
-        return Reply(reply, "emergency", "emergency")
+            answered = entry.id
+        return Reply(reply, "emergency", "emergency:" + "+".join(danger.kinds), answered=answered)
 
     def _hand_off(self, store: Store, brain: Brain, conversation: dict[str, Any], reason: str, now: float) -> Reply:
         store.update_conversation(conversation["id"], now, state="waiting", reason=reason, pending=None,
@@ -276,7 +347,7 @@ class Engine:
         # Keep what the decision stored (e.g. clarify choices) and add the unread parts.
         pending = json.loads(store.conversation(conversation["id"])["pending"] or "{}")
         store.update_conversation(conversation["id"], now, pending={**pending, "parts": parts[1:]})
-        return Reply(parts[0] + "\n" + hint, reply.outcome, reply.intent, reply.score)
+        return dataclasses.replace(reply, text=parts[0] + "\n" + hint)
 
     def message(self, name: str) -> str:
         """A system message from messages.yaml, as the current knowledge renders it."""

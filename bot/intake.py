@@ -49,14 +49,52 @@ class Intake:
     def expired(intake: dict[str, Any], now: float) -> bool:
         return now - intake.get("updated_at", 0) > EXPIRES_AFTER
 
-    def start(self, store: Store, brain: Brain, conversation: dict[str, Any], now: float) -> Said:
+    def start(self, store: Store, brain: Brain, conversation: dict[str, Any], now: float,
+              said: str = "", earlier: str = "") -> Said:
+        """said: the message that asked to record (我要反映 站点拖欠工资); earlier: what the
+        conversation was about. What they already tell (the kind, the platform) is filled in
+        and shown, not asked again."""
         rider = store.rider(conversation["rider_id"]) or {}
-        text = self.question(brain, "kind")
+        answers = self._known(brain, said) or self._known(brain, earlier)
+        intake = {"step": "kind", "answers": answers, "evidence": [], "started_at": now}
+        intake["step"] = self._next_step(intake, None)
+        text = self.question(brain, intake["step"])
+        if answers:
+            text = self.render(brain, "intake_known", known=self._describe(brain, answers)) + "\n" + text
         if not rider.get("privacy_noticed_at"):  # told once, before the first personal detail
             text = self.render(brain, "intake_privacy") + "\n\n" + text
             store.mark_privacy_noticed(conversation["rider_id"], now)
-        self._save(store, conversation, {"step": "kind", "answers": {}, "evidence": [], "started_at": now}, now)
+        self._save(store, conversation, intake, now)
         return Said(text, "intake")
+
+    def _known(self, brain: Brain, text: str) -> dict[str, Any]:
+        """The kind and platform a message states, as intake answers."""
+        if not text.strip():
+            return {}
+        known: dict[str, Any] = {}
+        if (kind := self._kind_in_words(brain, text)) is not None:
+            known["kind"] = kind
+        normalised = brain.normalise(text)
+        if platform := next((p for p in brain.kb.platforms if p in normalised), None):
+            known["platform"] = platform
+        return known
+
+    def _describe(self, brain: Brain, answers: dict[str, Any]) -> list[str]:
+        parts = []
+        if "kind" in answers:
+            parts.append("类型：" + self._kind_title(brain, answers["kind"]))
+        if "platform" in answers:
+            parts.append("平台：" + answers["platform"])
+        return parts
+
+    @staticmethod
+    def _next_step(intake: dict[str, Any], after: str | None) -> str:
+        """The next question whose answer is not known yet."""
+        start = 0 if after is None else STEPS.index(after) + 1
+        for step in STEPS[start:]:
+            if FIELD.get(step, step) not in intake["answers"]:
+                return step
+        return STEPS[-1]
 
     def answer(self, store: Store, brain: Brain, conversation: dict[str, Any], intake: dict[str, Any],
                text: str, now: float) -> Said:
@@ -72,7 +110,7 @@ class Intake:
             return self._finish(store, brain, conversation, intake, now)
         if value is not None:
             intake["answers"][FIELD.get(step, step)] = value
-        intake["step"] = STEPS[STEPS.index(step) + 1]
+        intake["step"] = self._next_step(intake, step)
         self._save(store, conversation, intake, now)
         return Said(self.question(brain, intake["step"]), "intake")
 
@@ -120,15 +158,28 @@ class Intake:
             return None, self.question(brain, "story")
         return text, None
 
-    @staticmethod
-    def _kind(brain: Brain, cleaned: str) -> str | None:
+    @classmethod
+    def _kind(cls, brain: Brain, cleaned: str) -> str | None:
         kinds = brain.kb.case_kinds
         if cleaned.isdigit() and 1 <= int(cleaned) <= len(kinds):
             return kinds[int(cleaned) - 1].id
         if cleaned in SKIP:
             return "other" if brain.kb.case_kind("other") else None
-        for kind in kinds:
-            if clean(kind.title) == cleaned or any(clean(w) in cleaned for w in kind.words if clean(w)):
+        return cls._kind_in_words(brain, cleaned)
+
+    @staticmethod
+    def _kind_in_words(brain: Brain, text: str) -> str | None:
+        """The kind a rider names in words: its title, one of its words, or its concepts
+        (欠薪, 工资没发 and 钱一直压着不给 are all 工资+拖欠)."""
+        cleaned, normalised = clean(text), brain.normalise(text)
+        topics = brain.concepts_in(text).topics
+        # Words first: they are the most specific (两个月 picks "over a month" before 工资+拖欠).
+        for kind in brain.kb.case_kinds:
+            if clean(kind.title) == cleaned or any(w and (w in cleaned or w in normalised)
+                                                   for w in (clean(w) for w in kind.words)):
+                return kind.id
+        for kind in brain.kb.case_kinds:
+            if any(set(t.split("+")) <= topics for t in kind.topics):
                 return kind.id
         return None
 

@@ -11,17 +11,21 @@ from typing import Any
 import jinja2
 import yaml
 
-from knowledge.model import TEMPLATES, CaseKind, Entry, KnowledgeBase, Source, TriggerPhrases
+from intents.danger import NUMBERS
+from knowledge.model import TEMPLATES, CaseKind, Concepts, DangerSpec, Entry, KnowledgeBase, Source, TriggerPhrases
 
 ID_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 REQUIRED_ENTRY_FIELDS = ("id", "title", "examples", "answer", "sources", "reviewed")
-KNOWN_ENTRY_FIELDS = set(REQUIRED_ENTRY_FIELDS) | {"keywords", "tags", "needs_human", "offers_case"}
+KNOWN_ENTRY_FIELDS = set(REQUIRED_ENTRY_FIELDS) | {"keywords", "tags", "needs_human", "offers_case", "related"}
+DANGER_KINDS = ("violence", "medical", "traffic", "fire", "trapped", "selfharm", "plea")
+DANGER_LISTS = ("ignore", "not_now", "policy", "now", "severe")
 TRIGGER_LISTS = ("emergency", "handoff", "back_to_bot", "more", "greetings", "thanks", "report", "case_status",
                  "cancel")
 # Variables every answer template may use; the app fills them from the settings.
 SAMPLE_CONTEXT = {"union_hotline": "12351", "union_name": "工会"}
 # System messages may also use what the engine passes them (the clarify question's choices).
-MESSAGE_CONTEXT = {**SAMPLE_CONTEXT, "titles": ["问题一", "问题二"],
+MESSAGE_CONTEXT = {**SAMPLE_CONTEXT, "titles": ["问题一", "问题二"], "title": "问题一", "steps": ["问题一", "问题二"],
+                   "known": ["类型：工资被拖欠", "平台：美团"],
                    "office_hours": "周一至周五 09:00-18:00", "next_open": "明天（周二）09:00",
                    "kinds": ["工资被拖欠", "受伤"], "number": "GH-2611-0001", "kind": "工资被拖欠",
                    "status": "已受理", "note": "已联系站点", "urgent": False, "count": 1,
@@ -159,12 +163,17 @@ def parse_entry(raw: Any, file: str, problems: list[Problem]) -> Entry | None:
     for flag in ("needs_human", "offers_case"):
         if flag in raw and not isinstance(raw[flag], bool):
             report(f"{flag} 只能写 true 或 false")
+    related = raw.get("related") or {}
+    if not isinstance(related, dict) or not all(isinstance(v, str) for k, v in related.items() if k != "__line__"):
+        report("related 要写成 追问: 问答id，例如 材料: injury-evidence")
+        related = {}
+    related = {str(k): v.strip() for k, v in related.items() if k != "__line__"}
     if any(p.severity == "error" for p in problems[before:]):
         return None
     return Entry(id=entry_id, title=str(raw["title"]).strip(), examples=tuple(examples or ()),
                  answer=answer, sources=sources, reviewed=reviewed, keywords=tuple(keywords),
                  tags=tuple(tags), needs_human=bool(raw.get("needs_human", False)),
-                 offers_case=bool(raw.get("offers_case", False)), file=file, line=line)
+                 offers_case=bool(raw.get("offers_case", False)), related=related, file=file, line=line)
 
 
 def check_template(source: str, context: dict[str, Any] = SAMPLE_CONTEXT) -> str | None:
@@ -247,6 +256,8 @@ REQUIRED_MESSAGES = (
     "case_offer", "intake_privacy", "intake_kind", "intake_platform", "intake_city", "intake_when",
     "intake_story", "intake_phone", "intake_phone_invalid", "intake_evidence", "intake_evidence_received",
     "intake_done", "intake_cancelled", "intake_expired", "case_status", "case_none", "case_notice",
+    "emergency_violence", "emergency_medical", "emergency_traffic", "emergency_fire", "emergency_trapped",
+    "emergency_selfharm", "emergency_plea", "confirm", "interjection", "next_steps", "intake_known",
 )
 
 
@@ -259,6 +270,10 @@ def load_knowledge(directory: str | Path) -> tuple[KnowledgeBase | None, list[Pr
     for name in REQUIRED_MESSAGES:
         if messages and name not in messages:
             problems.append(Problem("messages.yaml", 0, "", f"缺少系统消息 {name}"))
+    for kind, numbers in NUMBERS.items():  # a danger reply without its number is a safety bug
+        text = messages.get(f"emergency_{kind}")
+        if isinstance(text, str) and (missing := [n for n in numbers if n not in text]):
+            problems.append(Problem("messages.yaml", 0, "", f"消息 emergency_{kind} 必须写明电话 " + "、".join(missing)))
     files = sorted((directory / "faq").glob("*.yaml"))
     if not files:
         problems.append(Problem("faq/", 0, "", "没有找到任何问答文件（faq/*.yaml）"))
@@ -276,11 +291,105 @@ def load_knowledge(directory: str | Path) -> tuple[KnowledgeBase | None, list[Pr
     for key, entry_id in menu.items():
         if entry_id not in seen:
             problems.append(Problem("messages.yaml", 0, "", f"菜单 {key} 指向不存在的问答 {entry_id}"))
+    concepts = _load_concepts(directory / "concepts.yaml", problems)
+    for entry in seen.values():
+        for aspect, target in entry.related.items():
+            if aspect not in concepts.aspects:
+                problems.append(Problem(entry.file, entry.line, entry.id, f"related 里的追问「{aspect}」不在 concepts.yaml 的"
+                                        " aspects 里（可用：" + "、".join(concepts.aspects) + "）"))
+            if target not in seen:
+                problems.append(Problem(entry.file, entry.line, entry.id, f"related 指向不存在的问答 {target}"))
+    danger = _load_danger(directory / "danger.yaml", problems)
     case_kinds = _load_case_kinds(directory / "cases.yaml", problems)
+    for kind in case_kinds:
+        for topic in kind.topics:
+            if any(t not in concepts.topics for t in topic.split("+")):
+                problems.append(Problem("cases.yaml", 0, kind.id, f"topics 里的「{topic}」不是 concepts.yaml 里的话题"))
     if any(p.severity == "error" for p in problems):
         return None, problems
     return KnowledgeBase(entries=tuple(seen.values()), synonyms=synonyms, triggers=triggers,
-                         messages=messages, menu=menu, case_kinds=case_kinds), problems
+                         messages=messages, menu=menu, case_kinds=case_kinds, concepts=concepts,
+                         platforms=_platform_names(directory / "lexicon.yaml"),
+                         danger=danger), problems
+
+
+def _platform_names(path: Path) -> tuple[str, ...]:
+    """The canonical platform names of lexicon.yaml (already validated by _load_lexicon)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    table = data.get("platforms") if isinstance(data, dict) else None
+    return tuple(str(name) for name in table) if isinstance(table, dict) else ()
+
+
+def _word_table(data: Any, group: str, file: str, problems: list[Problem]) -> dict[str, tuple[str, ...]]:
+    """{name: [words]} as written in concepts.yaml and danger.yaml."""
+    table = data.get(group) if isinstance(data, dict) else None
+    if table is None:
+        return {}
+    if not isinstance(table, dict):
+        problems.append(Problem(file, 0, "", f"{group} 的格式应为 概念名: [说法1, 说法2]"))
+        return {}
+    out = {}
+    for name, words in table.items():
+        if name == "__line__":
+            continue
+        listed = _text_list(words)
+        if listed is None:
+            problems.append(Problem(file, table.get("__line__", 0), "", f"{group} 里「{name}」的说法要写成列表 [说法1, 说法2]"))
+            continue
+        out[str(name)] = tuple(listed)
+    return out
+
+
+def _rule_list(value: Any, where: str, file: str, problems: list[Problem]) -> tuple[str, ...]:
+    rules = _text_list(value if value is not None else [])
+    if rules is None:
+        problems.append(Problem(file, 0, "", f"{where} 的 when 要写成列表 [规则1, 规则2]"))
+        return ()
+    return tuple(rules)
+
+
+def _load_concepts(path: Path, problems: list[Problem]) -> Concepts:
+    data = read_yaml(path, problems) if path.exists() else {}
+    if not isinstance(data, dict):
+        problems.append(Problem(path.name, 1, "", "concepts.yaml 的最上层要是 topics、aspects、handoff"))
+        return Concepts()
+    handoff = data.get("handoff") or {}
+    if not isinstance(handoff, dict):
+        problems.append(Problem(path.name, 0, "", "handoff 下要有 concepts 和 when"))
+        handoff = {}
+    return Concepts(topics=_word_table(data, "topics", path.name, problems),
+                    aspects=_word_table(data, "aspects", path.name, problems),
+                    handoff_concepts=_word_table(handoff, "concepts", path.name, problems),
+                    handoff_rules=_rule_list(handoff.get("when"), "handoff", path.name, problems))
+
+
+def _load_danger(path: Path, problems: list[Problem]) -> DangerSpec:
+    data = read_yaml(path, problems) if path.exists() else {}
+    if not isinstance(data, dict):
+        problems.append(Problem(path.name, 1, "", "danger.yaml 的最上层要是 concepts、kinds 等分组"))
+        return DangerSpec()
+    kinds_raw = data.get("kinds") or {}
+    kinds: dict[str, tuple[str, ...]] = {}
+    if not isinstance(kinds_raw, dict):
+        problems.append(Problem(path.name, 0, "", "kinds 下要按种类写 when 规则"))
+        kinds_raw = {}
+    for name, body in kinds_raw.items():
+        if name == "__line__":
+            continue
+        if name not in DANGER_KINDS:
+            problems.append(Problem(path.name, 0, "", f"不认识的危险种类「{name}」（可用：" + "、".join(DANGER_KINDS) + "）"))
+            continue
+        kinds[name] = _rule_list(body.get("when") if isinstance(body, dict) else None, name, path.name, problems)
+    for name in DANGER_KINDS:
+        if not kinds.get(name):
+            problems.append(Problem(path.name, 0, "", f"危险种类 {name} 没有规则：这类危险将认不出来"))
+    lists = {}
+    for name in DANGER_LISTS:
+        words = _text_list(data.get(name, []))
+        if words is None:
+            problems.append(Problem(path.name, 0, "", f"{name} 必须是一列词语"))
+        lists[name] = tuple(words or ())
+    return DangerSpec(concepts=_word_table(data, "concepts", path.name, problems), kinds=kinds, **lists)
 
 
 def _load_case_kinds(path: Path, problems: list[Problem]) -> tuple[CaseKind, ...]:
@@ -297,7 +406,8 @@ def _load_case_kinds(path: Path, problems: list[Problem]) -> tuple[CaseKind, ...
             problems.append(Problem(path.name, line, "", "每个种类要有 id 和 title"))
             continue
         words = _text_list(item.get("words", [])) or []
-        kinds.append(CaseKind(item["id"], item["title"], bool(item.get("urgent", False)), tuple(words)))
+        topics = _text_list(item.get("topics", [])) or []
+        kinds.append(CaseKind(item["id"], item["title"], bool(item.get("urgent", False)), tuple(words), tuple(topics)))
     ids = [k.id for k in kinds]
     for kind_id in {i for i in ids if ids.count(i) > 1}:
         problems.append(Problem(path.name, 0, kind_id, f"种类 id 重复：{kind_id}"))

@@ -49,6 +49,7 @@ class Entry:
     tags: tuple[str, ...] = ()
     needs_human: bool = False
     offers_case: bool = False
+    related: dict[str, str] = field(default_factory=dict)  # follow-up aspect (材料, 期限...) -> entry id
     file: str = ""
     line: int = 0
 
@@ -69,12 +70,34 @@ class TriggerPhrases:
 
 
 @dataclass(frozen=True)
+class Concepts:
+    """knowledge/concepts.yaml: topics and follow-up aspects, and the rules for asking for a person."""
+    topics: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    aspects: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    handoff_concepts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    handoff_rules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DangerSpec:
+    """knowledge/danger.yaml: what danger to life sounds like, by kind (see intents.danger)."""
+    concepts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    kinds: dict[str, tuple[str, ...]] = field(default_factory=dict)  # kind -> rules
+    ignore: tuple[str, ...] = ()
+    not_now: tuple[str, ...] = ()
+    policy: tuple[str, ...] = ()
+    now: tuple[str, ...] = ()
+    severe: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class CaseKind:
     """A kind of problem a rider can report (knowledge/cases.yaml)."""
     id: str
     title: str
     urgent: bool = False  # goes to the top and is escalated like an urgent conversation
     words: tuple[str, ...] = ()  # what a rider may type instead of the number
+    topics: tuple[str, ...] = ()  # concepts (concepts.yaml) that name this kind: 工资+拖欠
 
 
 @dataclass(frozen=True)
@@ -85,6 +108,9 @@ class KnowledgeBase:
     messages: dict[str, str]  # name -> jinja2 template source
     menu: dict[str, str]  # CLICK EventKey -> entry id
     case_kinds: tuple[CaseKind, ...] = ()
+    platforms: tuple[str, ...] = ()  # canonical platform names (lexicon.yaml), which synonyms map to
+    concepts: Concepts = field(default_factory=Concepts)
+    danger: DangerSpec = field(default_factory=DangerSpec)
     _by_id: dict[str, Entry] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

@@ -5,10 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# chromium for the browser tests, wrk for the benchmark's smoke test (tests/test_bench_smoke.py).
+# chromium for the browser tests, a CJK font so they render Chinese as a rider's phone does
+# (without one the layout tests measure boxes), wrk for the benchmark's smoke test.
 missing=""
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing="$missing fonts-noto-cjk"
 if [ -n "$missing" ]; then
   echo "installing Debian packages for the tests:$missing"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -261,3 +261,10 @@ def m006_dashboard_indexes(db: Database) -> None:
     db["conversations"].create_index(["closed_at", "claimed_at", "assigned_to"], index_name="conversations_closed")
     db["cases"].create_index(["created_at"])
     db["cases"].create_index(["closed_at"])
+
+
+@migrations()
+def m007_conversation_context(db: Database) -> None:
+    # JSON: what the conversation is about (the last FAQ entry answered, the rider's words for
+    # it, when), so a follow-up such as "那要什么材料" is read within that topic.
+    db["conversations"].add_column("context", str)

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from bot.app import STORE
+from intents.danger import NUMBERS
 from tests.conftest import send_text
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "independent.yaml").read_text("utf-8"))["cases"]
@@ -25,8 +26,9 @@ async def test_handoff_emergency_and_offtopic_are_always_right(client):
         reply = await send_text(client, case["text"], openid=openid)
         out = outcome_of(store, openid)
         expect = case["expect"]
-        if expect == "emergency":
-            ok = out["outcome"] == "emergency" and "120" in reply and "110" in reply
+        if expect == "emergency":  # with the numbers for each kind it recognised
+            kinds = out["intent"].removeprefix("emergency:").split("+")
+            ok = out["outcome"] == "emergency" and all(n in reply for k in kinds for n in NUMBERS[k])
         elif expect == "handoff":
             ok = out["outcome"] == "handoff" and "工作人员" in reply
         else:  # off-topic: never a confident answer

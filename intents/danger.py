@@ -1,0 +1,72 @@
+"""Danger to life, recognised from concepts (who did what, what state a person is in) rather
+than from whole phrases, and by kind, so each kind gets its own emergency number. Built from
+knowledge/danger.yaml; pure code, no I/O.
+
+Recall comes first: a false alarm costs a caseworker a minute, a miss can cost a life. The
+only things that keep a match from counting are (1) figures of speech removed before looking
+(热死了, 打电话), and (2) a message about the past, a film or a policy question (上个月被车撞了
+能赔吗), unless it also says something is happening now or names a grave state (叫不醒,
+喘不上气). Self-harm and a plea for help are never set aside by (2)."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from intents.patterns import compile_words
+from intents.rules import RuleSet, compile_concepts
+
+KINDS = ("violence", "fire", "trapped", "traffic", "medical", "selfharm", "plea")  # the order replies list them in
+ALWAYS_NOW = ("selfharm", "plea")
+# The numbers each kind's reply must give (../shared/policy-facts.md §9): `kb check` holds the
+# messages to them, and the evaluation counts a reply right only with them.
+NUMBERS = {"violence": ("110",), "medical": ("120",), "traffic": ("122", "120"), "fire": ("119",),
+           "trapped": ("119",), "selfharm": ("120", "12356"), "plea": ("110",)}
+MASK = "｜"  # put where an ignored phrase was, so the words around it do not join up
+
+
+@dataclass(frozen=True)
+class Danger:
+    kinds: tuple[str, ...]  # in KINDS order; empty: no danger found
+    evidence: str = ""  # the rule that fired first, for the console and `gigdesk chat -v`
+
+    def __bool__(self) -> bool:
+        return bool(self.kinds)
+
+
+NONE = Danger(())
+
+
+class DangerDetector:
+    def __init__(self, concepts: Mapping[str, Sequence[str]], kinds: Mapping[str, Sequence[str]],
+                 ignore: Sequence[str] = (), not_now: Sequence[str] = (), policy: Sequence[str] = (),
+                 now: Sequence[str] = (), severe: Sequence[str] = ()):
+        compiled = compile_concepts(concepts)
+        self._rules = {kind: RuleSet(kinds.get(kind, ()), compiled) for kind in KINDS}
+        self._ignore = compile_words(ignore)
+        self._not_now = compile_words([*not_now, *policy])
+        self._now = compile_words(now)
+        self._severe = [compiled[name] for name in severe if compiled.get(name)]
+
+    def detect(self, cleaned: str, names_a_topic: bool = False) -> Danger:
+        """The kinds of danger in an already cleaned message. names_a_topic: the message is
+        also about something the FAQ covers (帮帮我 工资被拖欠), so a bare plea does not count."""
+        text = self._ignore.sub(MASK, cleaned) if self._ignore else cleaned
+        if not text.strip(MASK):
+            return NONE
+        fired = [(kind, source) for kind in KINDS
+                 if (source := self._rules[kind].first(text, names_a_topic)) is not None]
+        if not fired:
+            return NONE
+        if self.set_aside(text):
+            fired = [(kind, source) for kind, source in fired if kind in ALWAYS_NOW]
+            if not fired:
+                return NONE
+        return Danger(tuple(kind for kind, _ in fired), fired[0][1])
+
+    def set_aside(self, text: str) -> bool:
+        """About the past, a story or a policy question, with nothing happening now."""
+        if self._not_now is None or not self._not_now.search(text):
+            return False
+        if self._now is not None and self._now.search(text):
+            return False
+        return not any(p.search(text) for p in self._severe)
