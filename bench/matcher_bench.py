@@ -44,8 +44,7 @@ def enlarged(kb: KnowledgeBase, scale: int, rng: random.Random) -> KnowledgeBase
                 entry, id=f"{entry.id}-copy{copy:02d}",
                 examples=tuple(_perturb(x, pool, rng) for x in entry.examples),
                 keywords=tuple(_perturb(k, pool, rng) for k in entry.keywords)))
-    return KnowledgeBase(entries=tuple(entries), synonyms=kb.synonyms, triggers=kb.triggers,
-                         messages=kb.messages, menu=kb.menu)
+    return dataclasses.replace(kb, entries=tuple(entries), _by_id={})
 
 
 def _perturb(text: str, pool: Sequence[str], rng: random.Random) -> str:
@@ -77,8 +76,15 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
 
 
 def ours(kb: KnowledgeBase) -> Callable[[str], object]:
-    matcher = build_brain(kb).matcher
-    return lambda text: decide(matcher.match(text))
+    """All the understanding one message gets: danger, asking for a person, the concepts it
+    names, the ranking (lexical matcher and classifier) and the decision."""
+    brain = build_brain(kb)
+
+    def classify(text: str) -> object:
+        return (brain.danger_in(text), brain.asks_for_a_person(text),
+                decide(brain.rank(text), names_a_topic=bool(brain.concepts_in(text).topics)))
+
+    return classify
 
 
 def timed_build(factory: Callable[[KnowledgeBase], Callable[[str], object]],

@@ -219,19 +219,31 @@ TRIGGERS = (("emergency", "危险情况：先回复 120/110/122，并标为紧�
             ("report", "登记求助：开始一问一答的登记"))
 WHOLE_MESSAGE = (("greetings", "问候：回复问候语"), ("thanks", "感谢：回复不客气"))
 DECISIONS = {"answer": "直接回答得分最高的问答", "clarify": "列出几条最接近的问答，请骑手选",
+             "confirm": "只有一条接近：问骑手是不是想问这一条（回复“是”）",
              "fallback": "答不上：说明能帮什么（连续两次会提出转人工）"}
+
+
+def _trigger(brain, cleaned: str, text: str) -> tuple[str, str] | None:
+    """The route a message takes before the FAQ, as the engine checks them."""
+    words = dict(TRIGGERS)
+    if danger := brain.danger_in(text):
+        return "emergency", words["emergency"] + "（" + "、".join(danger.kinds) + "）"
+    if brain.case_status.found_in(cleaned):
+        return "case_status", words["case_status"]
+    if brain.asks_for_a_person(text):
+        return "handoff", words["handoff"]
+    if brain.report.found_in(cleaned):
+        return "report", words["report"]
+    return next(((name, w) for name, w in WHOLE_MESSAGE if getattr(brain, name).is_whole(cleaned)), None)
 
 
 def try_message(engine: Engine, text: str) -> dict[str, Any]:
     """What the running bot would make of `text` in a conversation with no person involved."""
     brain = engine.brain  # one version of the knowledge for the whole answer
     cleaned = clean(text)
-    trigger = next(((name, words) for name, words in TRIGGERS if getattr(brain, name).found_in(cleaned)), None)
-    if trigger is None:
-        trigger = next(((name, words) for name, words in WHOLE_MESSAGE if getattr(brain, name).is_whole(cleaned)),
-                       None)
-    candidates = brain.matcher.match(text)
-    decision = decide(candidates, engine.thresholds)
+    trigger = _trigger(brain, cleaned, text)
+    candidates = brain.rank(text)
+    decision = decide(candidates, engine.thresholds, names_a_topic=bool(brain.concepts_in(text).topics))
     chosen = {c.entry_id for c in decision.candidates} if decision.kind != "fallback" else set()
     rows = []
     for c in candidates:

@@ -1,0 +1,152 @@
+"""Understanding riders in their own words, through the real /wechat webhook: danger by kind,
+asking for a person in other words, follow-ups within the conversation's topic, replies that
+read well for off-topic messages, and an intake that understands words. The blind sets in
+tests/data/understanding/ are regression gates."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.app import STORE
+from intents import Candidate, decide
+from knowledge.loader import load_knowledge
+from knowledge.understanding import measure
+from tests.conftest import send_text
+
+KNOWLEDGE = Path(__file__).parent.parent / "knowledge"
+SETS = Path(__file__).parent / "data" / "understanding"
+
+
+def last_out(client, openid: str) -> dict:
+    return client.app[STORE].store.rider_messages(f"wechat:{openid}")[-1]
+
+
+@pytest.mark.parametrize("text, numbers, absent", [
+    ("那个男的一直跟着我 现在把我堵在楼道里", ["110"], ["12356"]),
+    ("充电柜那边冒黑烟了 火苗往上蹿", ["119"], []),
+    ("站在楼顶 吹吹风 以后不用再跑单了 对不起我妈", ["12356", "120"], []),
+    ("刚让渣土车别倒了 人趴在马路上", ["122", "120"], ["12356"]),
+    ("同事在车棚那倒下了 叫他没反应", ["120"], ["12356"]),
+    ("电梯卡在两层中间了 一直往下掉", ["119"], []),
+])
+async def test_danger_gets_the_number_for_its_kind(client, text, numbers, absent):
+    reply = await send_text(client, text, openid="o_danger")
+    assert last_out(client, "o_danger")["outcome"] == "emergency"
+    assert all(n in reply for n in numbers), reply
+    assert not any(n in reply for n in absent), reply  # no suicide line for a crash
+    conversation = client.app[STORE].store.open_conversation("wechat:o_danger", 0)
+    assert conversation["urgent"] == 1 and conversation["state"] == "waiting"
+
+
+async def test_a_past_accident_asked_about_is_not_an_emergency(client):
+    await send_text(client, "上个月送餐被车撞了 现在好了 还能找平台要赔偿吗", openid="o_past")
+    assert last_out(client, "o_past")["outcome"] != "emergency"
+
+
+@pytest.mark.parametrize("text", ["让真人回我", "找工会的人帮我处理一下", "机器人别回了 叫个人来",
+                                  "能不能让律师跟我聊聊"])
+async def test_asking_for_a_person_in_other_words(client, text):
+    reply = await send_text(client, text, openid="o_person")
+    assert last_out(client, "o_person")["outcome"] == "handoff" and "工作人员" in reply
+
+
+async def test_a_follow_up_is_read_within_the_topic_and_a_new_topic_wins(client):
+    rider = "o_follow"
+    await send_text(client, "送餐摔断了腿 怎么办", openid=rider)
+    assert last_out(client, rider)["intent"] == "injury-what-to-do"
+    await send_text(client, "那要准备什么材料", openid=rider)
+    assert last_out(client, rider)["intent"] == "injury-evidence"
+    await send_text(client, "平台不管呢", openid=rider)
+    assert last_out(client, rider)["intent"] == "injury-platform-refuses"
+    await send_text(client, "饿了么账号被封了怎么办", openid=rider)
+    assert last_out(client, rider)["intent"] == "account-deactivated"
+
+
+async def test_the_same_follow_up_alone_is_not_answered_as_that_topic(client):
+    await send_text(client, "那要准备什么材料", openid="o_alone")
+    assert last_out(client, "o_alone")["intent"] != "injury-evidence"
+
+
+async def test_an_answer_offers_its_next_steps_as_numbers(client):
+    rider = "o_steps"
+    reply = await send_text(client, "怎么申请劳动仲裁", openid=rider)
+    assert "接着可以问" in reply and "1. 劳动仲裁时效多久" in reply
+    await send_text(client, "1", openid=rider)
+    assert last_out(client, rider)["intent"] == "arbitration-time-limit"
+
+
+async def test_off_topic_gets_no_topic_menu_and_an_interjection_a_short_prompt(client):
+    reply = await send_text(client, "帮我点份黄焖鸡米饭", openid="o_off")
+    assert last_out(client, "o_off")["outcome"] == "fallback" and "回复数字" not in reply
+    reply = await send_text(client, "啊", openid="o_off2")
+    assert last_out(client, "o_off2")["outcome"] == "interjection" and "转人工" in reply
+
+
+def test_one_plausible_entry_is_a_yes_no_question_not_a_menu_of_one():
+    lone = [Candidate("a", 30, ""), Candidate("b", 10, "")]
+    assert decide(lone).kind == "confirm"
+    assert decide([Candidate("a", 35, ""), Candidate("b", 12, "")], names_a_topic=False).kind == "confirm"
+    assert decide([Candidate("a", 20, "")], names_a_topic=False).kind == "fallback"
+
+
+async def test_confirm_then_yes_answers(client, monkeypatch):
+    from bot.app import ENGINE
+    brain = client.app[ENGINE].brain
+    monkeypatch.setattr(type(brain), "rank", lambda self, text, limit=5: [Candidate("pay-deposit", 30, ""),
+                                                                          Candidate("pay-withheld", 5, "")])
+    reply = await send_text(client, "押金的事", openid="o_yes")
+    assert "押金、装备费不退怎么办" in reply and "回复“是”" in reply
+    await send_text(client, "是的", openid="o_yes")
+    assert last_out(client, "o_yes")["intent"] == "pay-deposit"
+
+
+async def test_intake_takes_the_kind_in_words_and_from_the_first_message(client):
+    rider = "o_intake_words"
+    first = await send_text(client, "我要反映 美团站点拖欠工资", openid=rider)
+    assert "已经记下" in first and "工资" in first and "美团" in first
+    assert "回复数字" not in first  # the kind is not asked again, nor the platform
+    assert "城市" in first
+    rider = "o_intake_kind"
+    await send_text(client, "我要登记", openid=rider)
+    second = await send_text(client, "欠薪", openid=rider)
+    assert "没看懂" not in second and "哪个平台" in second
+
+
+def test_kb_check_refuses_a_danger_reply_without_its_number(tmp_path):
+    folder = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE, folder)
+    messages = folder / "messages.yaml"
+    messages.write_text(messages.read_text("utf-8").replace("打 119", "打电话"), "utf-8")
+    kb, problems = load_knowledge(folder)
+    assert kb is None and any("emergency_fire" in str(p) and "119" in str(p) for p in problems)
+
+
+def test_kb_check_refuses_a_follow_up_to_an_unknown_entry(tmp_path):
+    folder = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE, folder)
+    path = folder / "faq" / "disputes.yaml"
+    path.write_text(path.read_text("utf-8").replace("期限: arbitration-time-limit", "期限: no-such-entry", 1), "utf-8")
+    kb, problems = load_knowledge(folder)
+    assert kb is None and any("no-such-entry" in str(p) for p in problems)
+
+
+# --- the blind sets as regression gates --------------------------------------------------
+# Floors a little under what the frozen method measured (README, "How well it understands"),
+# so a change that makes the bot understand riders worse fails here.
+GATES = {
+    "dev": {"danger": 0.98, "handoff": 0.97, "first": 0.85, "wrong": 2, "offtopic": 0.88},
+    "test": {"danger": 0.85, "handoff": 0.85, "first": 0.70, "wrong": 12, "offtopic": 0.80},
+}
+
+
+@pytest.mark.parametrize("name", sorted(GATES))
+def test_blind_set_figures_hold(name):
+    report, gate = measure(KNOWLEDGE, SETS / name), GATES[name]
+    share = lambda tally: tally.right / tally.total  # noqa: E731
+    assert share(report.danger_all) >= gate["danger"], report.danger_all
+    assert share(report.handoff) >= gate["handoff"], report.handoff
+    assert share(report.first) >= gate["first"], report.first
+    assert len(report.wrong_answers) <= gate["wrong"], report.wrong_answers
+    assert share(report.offtopic) >= gate["offtopic"], report.offtopic
