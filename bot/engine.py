@@ -188,8 +188,9 @@ class Engine:
         if decision.kind == "answer":
             entry = brain.kb.entry(top.entry_id)
             return self._answer(store, brain, conversation, entry, top.score, "answer", now, text)
+        # A yes/no question is asking back too: staff review it with the other clarify questions.
         store.record_unanswered(message_id, conversation["rider_id"], text, brain.normalise(text),
-                                decision.kind, top.entry_id if top else None, top.score if top else None, now)
+                                "clarify" if decision.kind == "confirm" else decision.kind, top.entry_id if top else None, top.score if top else None, now)
         # Asking back still tells what the conversation is probably about, for a follow-up.
         guess = json.dumps({"entry": top.entry_id, "text": text[-CONTEXT_TEXT_CHARS:], "at": now}, ensure_ascii=False) \
             if top and decision.kind in ("confirm", "clarify") else None
