@@ -28,10 +28,6 @@ class ConceptTagger:
         self._topics = [(name, p) for name, words in topics.items() if (p := compile_words(words))]
         self._aspects = [(name, p) for name, words in aspects.items() if (p := compile_words(words))]
 
-    @property
-    def topic_names(self) -> list[str]:
-        return [name for name, _ in self._topics]
-
     def find(self, *cleaned_texts: str) -> Found:
         """The concepts in any of the texts (the cleaned message and its synonym-normalised form)."""
         return Found(self._names(self._topics, cleaned_texts), self._names(self._aspects, cleaned_texts))
@@ -44,5 +40,3 @@ class ConceptTagger:
     def _names(patterns, texts: Sequence[str]) -> frozenset[str]:
         return frozenset(name for name, pattern in patterns if any(pattern.search(t) for t in texts if t))
 
-
-EMPTY = ConceptTagger({}, {})

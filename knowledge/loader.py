@@ -200,11 +200,21 @@ def _load_faq_file(path: Path, problems: list[Problem]) -> list[Entry]:
     return [e for e in (parse_entry(raw, rel, problems) for raw in data["entries"]) if e]
 
 
-def _load_lexicon(path: Path, problems: list[Problem]) -> tuple[dict[str, str], TriggerPhrases]:
+def _top_mapping(path: Path, problems: list[Problem], groups: str) -> dict[str, Any] | None:
+    """An optional file whose top level is named groups: {} when it is absent, None (reported)
+    when it is not a mapping."""
     data = read_yaml(path, problems) if path.exists() else {}
     if not isinstance(data, dict):
-        problems.append(Problem(path.name, 1, "", "lexicon.yaml 的最上层要是 synonyms、platforms 等分组"))
-        return {}, TriggerPhrases()
+        problems.append(Problem(path.name, 1, "", f"{path.name} 的最上层要是 {groups}"))
+        return None
+    return data
+
+
+def _load_lexicon(path: Path, problems: list[Problem]) -> tuple[dict[str, str], TriggerPhrases, tuple[str, ...]]:
+    """Synonyms (platform names included), trigger phrases, and the canonical platform names."""
+    data = _top_mapping(path, problems, "synonyms、platforms 等分组")
+    if data is None:
+        return {}, TriggerPhrases(), ()
     synonyms: dict[str, str] = {}
     for group in ("synonyms", "platforms"):
         table = data.get(group) or {}
@@ -231,7 +241,9 @@ def _load_lexicon(path: Path, problems: list[Problem]) -> tuple[dict[str, str], 
             problems.append(Problem(path.name, 0, "", f"{name} 必须是一列词语"))
             words = []
         lists[name] = tuple(words)
-    return synonyms, TriggerPhrases(**lists)
+    platforms = data.get("platforms")
+    names = tuple(str(n) for n in platforms if n != "__line__") if isinstance(platforms, dict) else ()
+    return synonyms, TriggerPhrases(**lists), names
 
 
 def _load_messages(path: Path, problems: list[Problem]) -> tuple[dict[str, str], dict[str, str]]:
@@ -265,7 +277,7 @@ def load_knowledge(directory: str | Path) -> tuple[KnowledgeBase | None, list[Pr
     """Load everything; return the base (None when any error was found) and all problems."""
     directory = Path(directory)
     problems: list[Problem] = []
-    synonyms, triggers = _load_lexicon(directory / "lexicon.yaml", problems)
+    synonyms, triggers, platforms = _load_lexicon(directory / "lexicon.yaml", problems)
     messages, menu = _load_messages(directory / "messages.yaml", problems)
     for name in REQUIRED_MESSAGES:
         if messages and name not in messages:
@@ -309,15 +321,8 @@ def load_knowledge(directory: str | Path) -> tuple[KnowledgeBase | None, list[Pr
         return None, problems
     return KnowledgeBase(entries=tuple(seen.values()), synonyms=synonyms, triggers=triggers,
                          messages=messages, menu=menu, case_kinds=case_kinds, concepts=concepts,
-                         platforms=_platform_names(directory / "lexicon.yaml"),
+                         platforms=platforms,
                          danger=danger), problems
-
-
-def _platform_names(path: Path) -> tuple[str, ...]:
-    """The canonical platform names of lexicon.yaml (already validated by _load_lexicon)."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
-    table = data.get("platforms") if isinstance(data, dict) else None
-    return tuple(str(name) for name in table) if isinstance(table, dict) else ()
 
 
 def _word_table(data: Any, group: str, file: str, problems: list[Problem]) -> dict[str, tuple[str, ...]]:
@@ -349,9 +354,8 @@ def _rule_list(value: Any, where: str, file: str, problems: list[Problem]) -> tu
 
 
 def _load_concepts(path: Path, problems: list[Problem]) -> Concepts:
-    data = read_yaml(path, problems) if path.exists() else {}
-    if not isinstance(data, dict):
-        problems.append(Problem(path.name, 1, "", "concepts.yaml 的最上层要是 topics、aspects、handoff"))
+    data = _top_mapping(path, problems, "topics、aspects、handoff")
+    if data is None:
         return Concepts()
     handoff = data.get("handoff") or {}
     if not isinstance(handoff, dict):
@@ -364,9 +368,8 @@ def _load_concepts(path: Path, problems: list[Problem]) -> Concepts:
 
 
 def _load_danger(path: Path, problems: list[Problem]) -> DangerSpec:
-    data = read_yaml(path, problems) if path.exists() else {}
-    if not isinstance(data, dict):
-        problems.append(Problem(path.name, 1, "", "danger.yaml 的最上层要是 concepts、kinds 等分组"))
+    data = _top_mapping(path, problems, "concepts、kinds 等分组")
+    if data is None:
         return DangerSpec()
     kinds_raw = data.get("kinds") or {}
     kinds: dict[str, tuple[str, ...]] = {}
