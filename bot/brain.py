@@ -5,13 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from intents import Candidate, Matcher, Normaliser
-from intents.classifier import Classifier, trained
-from intents.concepts import ConceptTagger, Found
+from intents.classifier import Classifier, features, trained
+from intents.concepts import TOPIC_MARK, ConceptTagger, Found
 from intents.danger import Danger, DangerDetector
 from intents.normalise import clean
 from intents.rules import RuleSet, compile_concepts
 from intents.triggers import PhraseSet
 from knowledge import KnowledgeBase
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One message as every check reads it, cleaned and tagged once."""
+    text: str
+    cleaned: str  # clean(): width, script, case and punctuation folded
+    normalised: str  # cleaned, with the lexicon's synonyms replaced
+    found: Found  # the topics and follow-up aspects it names
+
+    @property
+    def topic_features(self) -> set[str]:
+        return {TOPIC_MARK + name for name in self.found.topics}
 
 
 @dataclass(frozen=True)
@@ -33,11 +46,18 @@ class Brain:
     handoff_rules: RuleSet
     classifier: Classifier
 
-    def rank(self, text: str, limit: int = 5) -> list[Candidate]:
+    def read(self, text: str) -> Reading:
+        cleaned = clean(text)
+        normalised = self.normalise(text)
+        return Reading(text, cleaned, normalised, self.concepts.find(cleaned, normalised))
+
+    def rank(self, message: str | Reading, limit: int = 5) -> list[Candidate]:
         """FAQ entries for a message, best first: the lexical matcher's closeness to the
         phrasings and the classifier's probability, half each (0..100)."""
-        lexical = {c.entry_id: c for c in self.matcher.match(text, limit=8)}
-        probabilities = self.classifier.probabilities(text)
+        reading = self._reading(message)
+        topics = reading.topic_features
+        lexical = {c.entry_id: c for c in self.matcher.match_normalised(reading.normalised, topics, limit=8)}
+        probabilities = self.classifier.probabilities(features(reading.normalised, topics))
         likely = sorted(probabilities, key=probabilities.get, reverse=True)[:8]
         scored = [Candidate(entry_id, round(50 * probabilities.get(entry_id, 0.0)
                                             + 0.5 * (lexical[entry_id].score if entry_id in lexical else 0.0), 1),
@@ -46,24 +66,27 @@ class Brain:
         scored.sort(key=lambda c: c.score, reverse=True)
         return scored[:limit]
 
-    def concepts_in(self, text: str) -> Found:
+    def concepts_in(self, message: str | Reading) -> Found:
         """The topics and follow-up aspects a message names, in its own words or a synonym's."""
-        cleaned = clean(text)
-        return self.concepts.find(cleaned, self.normalise(text))
+        return self._reading(message).found
 
-    def danger_in(self, text: str) -> Danger:
+    def danger_in(self, message: str | Reading) -> Danger:
         """Danger to life by kind. The lexicon's emergency phrases still count, with the general
         reply (110 and 120), where the detector found nothing: staff add a phrase there when a
         rider's words were missed, and it must work at once."""
-        cleaned = clean(text)
-        found = self.danger.detect(cleaned, names_a_topic=bool(self.concepts_in(text).topics))
+        reading = self._reading(message)
+        cleaned = reading.cleaned
+        found = self.danger.detect(cleaned, names_a_topic=bool(reading.found.topics))
         if not found and (phrase := self.emergency.found_in(cleaned)) and not self.danger.set_aside(cleaned):
             return Danger(("plea",), phrase)
         return found
 
-    def asks_for_a_person(self, text: str) -> str | None:
-        cleaned = clean(text)
+    def asks_for_a_person(self, message: str | Reading) -> str | None:
+        cleaned = self._reading(message).cleaned
         return self.handoff.found_in(cleaned) or self.handoff_rules.first(cleaned)
+
+    def _reading(self, message: str | Reading) -> Reading:
+        return message if isinstance(message, Reading) else self.read(message)
 
 
 def build_brain(kb: KnowledgeBase) -> Brain:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.brain import Brain
+from bot.brain import Brain, Reading
 from bot.intake import CASE_NUMBER, EVIDENCE_KINDS, Intake, Said
 from bot.office_hours import OfficeHours
 from bot.textparts import split_to_bytes, utf8_len
@@ -19,7 +19,6 @@ from intents import decide
 from intents.concepts import Found
 from intents.danger import KINDS as DANGER_KINDS, Danger
 from intents.matcher import Thresholds
-from intents.normalise import clean
 from knowledge import Entry
 from storage import Store
 
@@ -140,9 +139,10 @@ class Engine:
     def _text(self, store: Store, brain: Brain, inbound: Inbound, conversation: dict[str, Any],
               message_id: int) -> Reply | None:
         now = inbound.received_at
-        cleaned = clean(inbound.text)
-        if danger := brain.danger_in(inbound.text):
-            return self._emergency(store, brain, inbound.text, conversation, now, danger)
+        reading = brain.read(inbound.text)  # cleaned and tagged once for every check below
+        cleaned = reading.cleaned
+        if danger := brain.danger_in(reading):
+            return self._emergency(store, brain, reading, conversation, now, danger)
         if brain.case_status.found_in(cleaned) or CASE_NUMBER.search(inbound.text):
             return self._said(self.intake.status(store, brain, conversation["rider_id"]))
         if conversation["state"] in WITH_A_PERSON:
@@ -150,7 +150,7 @@ class Engine:
                 store.update_conversation(conversation["id"], now, state="closed", closed_at=now)
                 return self._say(brain, "back_to_bot", "back_to_bot")
             return self._holding(store, brain, conversation, now)
-        if brain.asks_for_a_person(inbound.text):
+        if brain.asks_for_a_person(reading):
             return self._hand_off(store, brain, conversation, "asked", now)
         if brain.report.found_in(cleaned):
             context = self._context(conversation, now)
@@ -168,19 +168,20 @@ class Engine:
             return self._say(brain, "greeting", "greeting")
         if brain.thanks.is_whole(cleaned):
             return self._say(brain, "thanks", "thanks")
-        found = brain.concepts_in(inbound.text)
+        found = reading.found
         if len(cleaned) <= INTERJECTION_CHARS and not (found.topics or found.aspects):
             return self._say(brain, "interjection", "interjection")
-        return self._match(store, brain, inbound.text, conversation, message_id, now, found)
+        return self._match(store, brain, reading, conversation, message_id, now)
 
-    def _match(self, store: Store, brain: Brain, text: str, conversation: dict[str, Any],
-               message_id: int, now: float, found: Found) -> Reply:
-        candidates = brain.rank(text)
+    def _match(self, store: Store, brain: Brain, reading: Reading, conversation: dict[str, Any],
+               message_id: int, now: float) -> Reply:
+        text, found = reading.text, reading.found
+        candidates = brain.rank(reading)
         decision = decide(candidates, self.thresholds, names_a_topic=bool(found.topics))
         context = self._context(conversation, now)
         # A new topic wins; a message that asks something of the topic (an aspect such as 材料,
         # or a short 北京的呢) without a confident answer of its own is read within the last one.
-        if context and not (decision.kind == "answer" and found.topics) and self._asks_more(text, found):
+        if context and not (decision.kind == "answer" and found.topics) and self._asks_more(reading):
             if followed := self._follow_up(brain, context, text, found):
                 return self._answer(store, brain, conversation, followed[0], followed[1], "followup", now,
                                     context["text"] + "，" + text)
@@ -189,7 +190,7 @@ class Engine:
             entry = brain.kb.entry(top.entry_id)
             return self._answer(store, brain, conversation, entry, top.score, "answer", now, text)
         # A yes/no question is asking back too: staff review it with the other clarify questions.
-        store.record_unanswered(message_id, conversation["rider_id"], text, brain.normalise(text),
+        store.record_unanswered(message_id, conversation["rider_id"], text, reading.normalised,
                                 "clarify" if decision.kind == "confirm" else decision.kind, top.entry_id if top else None, top.score if top else None, now)
         # Asking back still tells what the conversation is probably about, for a follow-up.
         guess = json.dumps({"entry": top.entry_id, "text": text[-CONTEXT_TEXT_CHARS:], "at": now}, ensure_ascii=False) \
@@ -225,9 +226,10 @@ class Engine:
         return None
 
     @staticmethod
-    def _asks_more(text: str, found: Found) -> bool:
-        cleaned = clean(text)
-        return bool(found.aspects or found.topics) or (len(cleaned) <= SHORT_FOLLOW_UP and cleaned.endswith(("呢", "吗")))
+    def _asks_more(reading: Reading) -> bool:
+        cleaned = reading.cleaned
+        return bool(reading.found.aspects or reading.found.topics) or \
+            (len(cleaned) <= SHORT_FOLLOW_UP and cleaned.endswith(("呢", "吗")))
 
     @staticmethod
     def _context(conversation: dict[str, Any], now: float) -> dict[str, Any]:
@@ -275,16 +277,17 @@ class Engine:
             intake = Intake.state(json.loads(store.conversation(conversation["id"])["pending"] or "{}"))
         if not inbound.text.strip():
             return self._said(Said(self.intake.question(brain, intake["step"]), "intake"))
-        if danger := brain.danger_in(inbound.text):
-            return self._emergency(store, brain, inbound.text, conversation, now, danger)
+        reading = brain.read(inbound.text)
+        if danger := brain.danger_in(reading):
+            return self._emergency(store, brain, reading, conversation, now, danger)
         return self._said(self.intake.answer(store, brain, conversation, intake, inbound.text, now))
 
     @staticmethod
     def _said(said: Said) -> Reply:
         return Reply(said.text, said.outcome, "intake" if said.outcome.startswith("intake") else said.outcome)
 
-    def _emergency(self, store: Store, brain: Brain, text: str, conversation: dict[str, Any], now: float,
-                   danger: Danger) -> Reply:
+    def _emergency(self, store: Store, brain: Brain, reading: Reading, conversation: dict[str, Any],
+                   now: float, danger: Danger) -> Reply:
         # A caseworker who already has the conversation keeps it; otherwise it joins the queue.
         state = "assigned" if conversation["state"] == "assigned" else "waiting"
         # An unfinished help request is kept: the rider can still complete it.
@@ -296,10 +299,9 @@ class Engine:
         blocks = [self._render(brain, f"emergency_{kind}") for kind in DANGER_KINDS if kind in danger.kinds]
         reply = "\n".join(blocks + [self._render(brain, "emergency")]) + self._after_hours(brain, now)
         # Safety first; where the message is also a clear FAQ question, the answer follows.
-        candidates = brain.rank(text)
-        found = brain.concepts_in(text)
+        candidates = brain.rank(reading)
         answered = ""
-        if decide(candidates, self.thresholds, names_a_topic=bool(found.topics)).kind == "answer" and \
+        if decide(candidates, self.thresholds, names_a_topic=bool(reading.found.topics)).kind == "answer" and \
                 (entry := brain.kb.entry(candidates[0].entry_id)):
             reply += "\n\n" + brain.kb.render_answer(entry, self.context)
             answered = entry.id

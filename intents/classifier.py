@@ -3,14 +3,18 @@ over character 1-3 grams and the concepts a text names. Where the lexical matche
 phrasing is this closest to?", the classifier learns which characters and concepts tell the
 entries apart, so it generalises to wordings no phrasing has. Pure code, no I/O.
 
-scikit-learn does the fitting (the maintained implementation, with a solver that converges on
-a few hundred short texts in well under a second); training runs once per version of the FAQ,
-cached, and off the event loop like the rest of build_brain."""
+scikit-learn does the fitting (the maintained implementation); training runs once per version
+of the FAQ, cached, and off the event loop like the rest of build_brain. Scoring one message
+is the fitted model's arithmetic done directly (TF-IDF weights, one dot product, softmax):
+sklearn's per-call checks cost more than the arithmetic for a single short message."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
 
+import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
@@ -24,27 +28,45 @@ C = 20.0
 CONCEPT_WEIGHT = 3  # a concept counts as much as this many character grams
 
 
+def features(normalised: str, concepts: Iterable[str]) -> list[str]:
+    """Character 1-3 grams of the normalised text, and its concepts (weighted)."""
+    grams = [normalised[i:i + k] for k in (1, 2, 3) for i in range(len(normalised) - k + 1)]
+    return grams + sorted(concepts) * CONCEPT_WEIGHT
+
+
 class Classifier:
-    def __init__(self, docs: Sequence[tuple[str, str]], normalise: Callable[[str], str],
-                 concepts: Callable[[str], set[str]]):
-        """docs: (entry id, text) pairs to learn from."""
-        self._normalise = normalise
-        self._concepts = concepts
-        self._vectoriser = TfidfVectorizer(analyzer=self._features, sublinear_tf=True)
-        matrix = self._vectoriser.fit_transform([text for _, text in docs])
+    def __init__(self, docs: Sequence[tuple[str, list[str]]]):
+        """docs: (entry id, features of one phrasing) pairs to learn from."""
         labels = [entry_id for entry_id, _ in docs]
-        self._model = LogisticRegression(C=C, max_iter=3000).fit(matrix, labels)
-        self._classes = list(self._model.classes_)
+        self._classes = sorted(set(labels))
+        if len(self._classes) < 2:  # nothing to tell apart: a one-entry FAQ
+            return
+        vectoriser = TfidfVectorizer(analyzer=lambda feats: feats, sublinear_tf=True)
+        model = LogisticRegression(C=C, max_iter=3000).fit(vectoriser.fit_transform([f for _, f in docs]), labels)
+        self._vocabulary = vectoriser.vocabulary_
+        self._idf = vectoriser.idf_
+        # One row per feature, so a message's few features select a small block.
+        self._weights = np.ascontiguousarray(model.coef_.T)
+        self._bias = model.intercept_
+        self._classes = list(model.classes_)
 
-    def _features(self, text: str) -> list[str]:
-        n = self._normalise(text)
-        grams = [n[i:i + k] for k in (1, 2, 3) for i in range(len(n) - k + 1)]
-        return grams + sorted(self._concepts(text)) * CONCEPT_WEIGHT
-
-    def probabilities(self, text: str) -> dict[str, float]:
-        """Each entry's probability for the text (they sum to 1 over all entries)."""
-        row = self._model.predict_proba(self._vectoriser.transform([text]))[0]
-        return dict(zip(self._classes, row.tolist()))
+    def probabilities(self, message_features: Sequence[str]) -> dict[str, float]:
+        """Each entry's probability for a message's features (they sum to 1 over all entries),
+        exactly as the fitted model's predict_proba would give them."""
+        if len(self._classes) < 2:
+            return dict.fromkeys(self._classes, 1.0)
+        counts = Counter(f for f in message_features if f in self._vocabulary)
+        scores = self._bias.copy()
+        if counts:
+            rows = [self._vocabulary[f] for f in counts]
+            weights = np.array([1.0 + math.log(n) for n in counts.values()]) * self._idf[rows]
+            weights /= np.linalg.norm(weights)
+            scores = scores + weights @ self._weights[rows]
+        if len(scores) == 1:  # two entries: sklearn fits one logistic score for the second
+            p = 1.0 / (1.0 + math.exp(-float(scores[0])))
+            return dict(zip(self._classes, (1.0 - p, p)))
+        exp = np.exp(scores - scores.max())
+        return dict(zip(self._classes, (exp / exp.sum()).tolist()))
 
 
 @functools.lru_cache(maxsize=8)
@@ -54,4 +76,5 @@ def trained(docs: tuple[tuple[str, str], ...], synonyms: tuple[tuple[str, str], 
     test built from the same files shares one training run."""
     normalise = Normaliser(dict(synonyms))
     tagger = ConceptTagger(dict(topics), {})
-    return Classifier(docs, normalise, lambda text: tagger.features(clean(text), normalise(text)))
+    return Classifier([(entry_id, features(normalise(text), tagger.features(clean(text), normalise(text))))
+                       for entry_id, text in docs])

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 
 @dataclass(frozen=True)
@@ -110,10 +110,14 @@ class Matcher:
         return list(self._examples)
 
     def match(self, text: str, limit: int = 5, shortlist: int = 8) -> list[Candidate]:
-        query = self.normalise(text)
+        return self.match_normalised(self.normalise(text), self.features(text), limit, shortlist)
+
+    def match_normalised(self, query: str, features: set[str], limit: int = 5, shortlist: int = 8) -> list[Candidate]:
+        """match() for a message already normalised, with its features: a caller that has
+        read the message once need not clean it again."""
         if not query:
             return []
-        query_grams = grams(query) | self.features(text)
+        query_grams = grams(query) | features
         total = sum(self._idf.get(g, self._unseen_idf) for g in query_grams)
         covered: dict[str, float] = defaultdict(float)
         for g in query_grams:
@@ -133,11 +137,15 @@ class Matcher:
         return candidates[:limit]
 
     def _closest(self, query: str, entry_id: str) -> tuple[float, str]:
-        best_score, best_example = 0.0, ""
-        for example in self._examples[entry_id]:
-            # ratio rewards the whole message matching; partial_ratio a short question that
-            # sits inside a longer phrasing (or the reverse), discounted as it proves less.
-            s = max(fuzz.ratio(query, example), 0.9 * fuzz.partial_ratio(query, example))
-            if s > best_score:
-                best_score, best_example = s, example
-        return best_score / 100, best_example
+        # ratio rewards the whole message matching; partial_ratio a short question that sits
+        # inside a longer phrasing (or the reverse), discounted as it proves less. Each is one
+        # rapidfuzz call over all the entry's phrasings (its C loop, not a Python one): this is
+        # the matcher's hot spot.
+        examples = self._examples[entry_id]
+        if not examples:
+            return 0.0, ""
+        whole = process.extractOne(query, examples, scorer=fuzz.ratio)
+        part = process.extractOne(query, examples, scorer=fuzz.partial_ratio)
+        if 0.9 * part[1] > whole[1]:
+            return 0.9 * part[1] / 100, part[0]
+        return whole[1] / 100, whole[0]

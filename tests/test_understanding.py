@@ -157,3 +157,30 @@ def test_blind_set_figures_hold(name):
     assert share(report.first) >= gate["first"], report.first
     assert len(report.wrong_answers) <= gate["wrong"], report.wrong_answers
     assert share(report.offtopic) >= gate["offtopic"], report.offtopic
+
+
+@pytest.mark.parametrize("entries", [2, 5])
+def test_the_classifier_scores_exactly_as_the_fitted_model(entries):
+    """Classifier.probabilities does the fitted model's arithmetic itself (it is faster than a
+    call into sklearn per message): it must give what predict_proba gives."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from intents.classifier import C, Classifier, features
+    texts = {"pay": ["工资没发", "拖欠配送费", "钱一直不给"], "fine": ["超时罚款", "被罚了五十"],
+             "union": ["怎么入会", "工会会费"], "injury": ["摔伤了", "被狗咬了"], "station": ["驿站在哪", "哪能充电"]}
+    docs = [(entry, features(t, {"#话题"} if i % 2 else set())) for entry in list(texts)[:entries]
+            for i, t in enumerate(texts[entry])]
+    ours = Classifier(docs)
+    vectoriser = TfidfVectorizer(analyzer=lambda f: f, sublinear_tf=True)
+    model = LogisticRegression(C=C, max_iter=3000).fit(vectoriser.fit_transform([f for _, f in docs]),
+                                                      [e for e, _ in docs])
+    for message in ["工资拖欠了", "罚款", "没见过的字", "驿站驿站"]:
+        got = ours.probabilities(features(message, set()))
+        want = dict(zip(model.classes_, model.predict_proba(vectoriser.transform([features(message, set())]))[0]))
+        assert got == pytest.approx(want, abs=1e-9)
+
+
+def test_a_one_entry_faq_still_classifies():
+    from intents.classifier import Classifier
+    assert Classifier([("only", ["a", "b"])]).probabilities(["a"]) == {"only": 1.0}

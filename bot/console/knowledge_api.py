@@ -22,7 +22,6 @@ from bot.httputil import BadRequest, json_error, parse_id, read_json_object, tex
 from bot.reloader import KnowledgeWatcher
 from bot.textparts import split_to_bytes, utf8_len
 from intents import decide
-from intents.normalise import clean
 from knowledge.check import REVIEW_MAX_AGE_DAYS
 from knowledge.editor import valid_id
 from knowledge.loader import parse_entry
@@ -223,14 +222,14 @@ DECISIONS = {"answer": "直接回答得分最高的问答", "clarify": "列出�
              "fallback": "答不上：说明能帮什么（连续两次会提出转人工）"}
 
 
-def _trigger(brain, cleaned: str, text: str) -> tuple[str, str] | None:
+def _trigger(brain, reading) -> tuple[str, str] | None:
     """The route a message takes before the FAQ, as the engine checks them."""
-    words = dict(TRIGGERS)
-    if danger := brain.danger_in(text):
+    words, cleaned = dict(TRIGGERS), reading.cleaned
+    if danger := brain.danger_in(reading):
         return "emergency", words["emergency"] + "（" + "、".join(danger.kinds) + "）"
     if brain.case_status.found_in(cleaned):
         return "case_status", words["case_status"]
-    if brain.asks_for_a_person(text):
+    if brain.asks_for_a_person(reading):
         return "handoff", words["handoff"]
     if brain.report.found_in(cleaned):
         return "report", words["report"]
@@ -240,10 +239,10 @@ def _trigger(brain, cleaned: str, text: str) -> tuple[str, str] | None:
 def try_message(engine: Engine, text: str) -> dict[str, Any]:
     """What the running bot would make of `text` in a conversation with no person involved."""
     brain = engine.brain  # one version of the knowledge for the whole answer
-    cleaned = clean(text)
-    trigger = _trigger(brain, cleaned, text)
-    candidates = brain.rank(text)
-    decision = decide(candidates, engine.thresholds, names_a_topic=bool(brain.concepts_in(text).topics))
+    reading = brain.read(text)
+    trigger = _trigger(brain, reading)
+    candidates = brain.rank(reading)
+    decision = decide(candidates, engine.thresholds, names_a_topic=bool(reading.found.topics))
     chosen = {c.entry_id for c in decision.candidates} if decision.kind != "fallback" else set()
     rows = []
     for c in candidates:
@@ -252,7 +251,7 @@ def try_message(engine: Engine, text: str) -> dict[str, Any]:
                      "example": c.example, "chosen": c.entry_id in chosen})
     t = engine.thresholds
     outcome = trigger[0] if trigger else decision.kind
-    return {"text": text, "normalised": brain.normalise(text), "candidates": rows, "decision": decision.kind,
+    return {"text": text, "normalised": reading.normalised, "candidates": rows, "decision": decision.kind,
             "decision_words": DECISIONS[decision.kind], "trigger": trigger[0] if trigger else None,
             "trigger_words": trigger[1] if trigger else None, "outcome": outcome,
             "thresholds": {"answer": t.answer, "margin": t.margin, "clarify": t.clarify}}
