@@ -53,9 +53,12 @@ class Brain:
 
     def rank(self, message: str | Reading, limit: int = 5) -> list[Candidate]:
         """FAQ entries for a message, best first: the lexical matcher's closeness to the
-        phrasings and the classifier's probability, half each (0..100)."""
+        phrasings and the classifier's probability, half each (0..100). The thresholds were
+        tuned on this scale; a FAQ past classifier.MAX_ENTRIES is ranked lexically only."""
         reading = self._reading(message)
         topics = reading.topic_features
+        if not self.classifier.active:  # a FAQ too large for it: the lexical matcher alone
+            return self.matcher.match_normalised(reading.normalised, topics, limit=limit)
         lexical = {c.entry_id: c for c in self.matcher.match_normalised(reading.normalised, topics, limit=8)}
         probabilities = self.classifier.probabilities(features(reading.normalised, topics))
         likely = sorted(probabilities, key=probabilities.get, reverse=True)[:8]
@@ -75,9 +78,12 @@ class Brain:
         reply (110 and 120), where the detector found nothing: staff add a phrase there when a
         rider's words were missed, and it must work at once."""
         reading = self._reading(message)
-        cleaned = reading.cleaned
-        found = self.danger.detect(cleaned, names_a_topic=bool(reading.found.topics))
-        if not found and (phrase := self.emergency.found_in(cleaned)) and not self.danger.set_aside(cleaned):
+        found = self.danger.detect(reading.cleaned, names_a_topic=bool(reading.found.topics))
+        if found:
+            return found
+        # The same figures of speech and the same past-or-policy test apply to those phrases.
+        text = self.danger.without_figures(reading.cleaned)
+        if (phrase := self.emergency.found_in(text)) and not self.danger.set_aside(text):
             return Danger(("plea",), phrase)
         return found
 

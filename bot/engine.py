@@ -210,7 +210,8 @@ class Engine:
         return self._say(brain, name, "fallback", intent=top.entry_id if top else "",
                          score=top.score if top else None)
 
-    def _follow_up(self, brain: Brain, context: dict[str, Any], text: str, found: Found) -> tuple[Entry, float] | None:
+    def _follow_up(self, brain: Brain, context: dict[str, Any], text: str,
+                   found: Found) -> tuple[Entry, float | None] | None:
         """The entry a follow-up asks for, within the topic under discussion: first what the
         topic's entry declares for the aspect asked (材料 -> its evidence entry), then the
         rider's earlier words and these together, as one question."""
@@ -221,8 +222,17 @@ class Engine:
             if (target := brain.kb.entry(current.related.get(aspect, ""))) is not None:
                 return target, 100.0
         candidates = brain.rank(context["text"] + "，" + text)
-        if decide(candidates, self.thresholds).kind == "answer" and (entry := brain.kb.entry(candidates[0].entry_id)):
-            return entry, candidates[0].score
+        top = candidates[0] if candidates else None
+        if top is None or (entry := brain.kb.entry(top.entry_id)) is None:
+            return None
+        if decide(candidates, self.thresholds).kind == "answer":
+            return entry, top.score
+        # Within the topic, the topic's own entries need less evidence than a new subject.
+        if top.entry_id in {current.id, *current.related.values()} and top.score >= self.thresholds.clarify:
+            return entry, top.score
+        # Nothing of its own (北京的呢, 要啥手续): the rider is still on the same topic.
+        if not found.topics:
+            return current, None
         return None
 
     @staticmethod

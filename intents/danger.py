@@ -47,10 +47,14 @@ class DangerDetector:
         self._now = compile_words(now)
         self._severe = [compiled[name] for name in severe if compiled.get(name)]
 
+    def without_figures(self, cleaned: str) -> str:
+        """The message with figures of speech and everyday phrases (热死了, 打电话) masked."""
+        return self._ignore.sub(MASK, cleaned) if self._ignore else cleaned
+
     def detect(self, cleaned: str, names_a_topic: bool = False) -> Danger:
         """The kinds of danger in an already cleaned message. names_a_topic: the message is
         also about something the FAQ covers (帮帮我 工资被拖欠), so a bare plea does not count."""
-        text = self._ignore.sub(MASK, cleaned) if self._ignore else cleaned
+        text = self.without_figures(cleaned)
         if not text.strip(MASK):
             return NONE
         fired = [(kind, source) for kind in KINDS

@@ -392,7 +392,25 @@ def _load_danger(path: Path, problems: list[Problem]) -> DangerSpec:
         if words is None:
             problems.append(Problem(path.name, 0, "", f"{name} 必须是一列词语"))
         lists[name] = tuple(words or ())
-    return DangerSpec(concepts=_word_table(data, "concepts", path.name, problems), kinds=kinds, **lists)
+    concepts = _word_table(data, "concepts", path.name, problems)
+    for phrase, word in ignore_conflicts(lists["ignore"], concepts):
+        problems.append(Problem(path.name, 0, "", f"ignore 里的「{phrase}」会把危险说法「{word}」去掉"
+                                f"（例如“{word}了”），骑手说这句话时机器人会认不出危险：请删掉或改长"))
+    return DangerSpec(concepts=concepts, kinds=kinds, **lists)
+
+
+def ignore_conflicts(ignore: tuple[str, ...], concepts: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
+    """(ignored phrase, danger word) where masking the phrase would hide the word: 火了 in
+    着火了, 卡里 in 卡里面. Checked on the word alone and as riders add 了 or 啊 to it."""
+    from intents.normalise import clean
+
+    conflicts = []
+    words = {clean(w) for ws in concepts.values() for w in ws if "…" not in w and "..." not in w}
+    for phrase in {clean(p) for p in ignore} - {""}:
+        for word in sorted(w for w in words if w):
+            if any(phrase in said and word not in said.replace(phrase, "｜") for said in (word, word + "了", word + "啊")):
+                conflicts.append((phrase, word))
+    return conflicts
 
 
 def _load_case_kinds(path: Path, problems: list[Problem]) -> tuple[CaseKind, ...]:

@@ -232,7 +232,9 @@ async def test_new_entry_from_unanswered_questions_is_answered_and_can_be_revert
 
 async def test_add_examples_through_the_service_makes_the_bot_answer_a_new_phrasing(client, kb_dir):
     phrasing = "站长说头盔和衣服钱要从工资里扣"
-    assert "押金" not in await send_text(client, phrasing, openid="o_new_1")
+    store = client.app[STORE].store
+    await send_text(client, phrasing, openid="o_new_1")
+    assert store.rider_messages("wechat:o_new_1")[-1]["outcome"] != "answer"  # offered at most
     editing = client.app[FAQ_EDITING]
     row = await editing.add_examples("pay-deposit", [phrasing, "押金不退還怎麼辦", "  "], "li")
     assert row["id"] and row["actor"] == "li" and row["action"] == "add_examples"
@@ -240,6 +242,7 @@ async def test_add_examples_through_the_service_makes_the_bot_answer_a_new_phras
     assert "押金不退還怎麼辦" in row["skipped"]  # already one of its phrasings
     assert phrasing not in row["before"] and f"- {phrasing}\n" in row["after"]
     assert "押金" in await send_text(client, phrasing, openid="o_new_2")
+    assert store.rider_messages("wechat:o_new_2")[-1]["intent"] == "pay-deposit"
 
     nothing = await editing.add_examples("pay-deposit", [phrasing], "li")
     assert nothing["id"] is None and nothing["skipped"] == [phrasing]

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"browser tests ne
 
 KNOWLEDGE = Path(__file__).parent.parent / "knowledge"
 BATTERY = ["电动车电池在哪里换便宜", "电动车电池哪里换便宜啊"]
-CHARGER = ["电动车充电桩在哪", "电动车的充电桩在哪"]  # the bot is unsure: 驿站能干嘛 closest
+CHARGER = ["电动车充电桩在哪", "电动车的充电桩在哪"]  # the bot is unsure: 驿站在哪 closest
 XSS = "<img src=x onerror=window.__xss=1>头盔丢了要赔钱吗"
 PHONE = "我的手机号13812345678换电池在哪里"
 
@@ -55,7 +55,7 @@ async def test_the_page_lists_groups_and_an_editor_adds_one_to_an_entry(desk, br
     charger = cards(page).first  # asked most often
     await expect(charger.locator(".times")).to_have_text("问了 3 次")
     await expect(charger.locator(".example")).to_have_text([CHARGER[0], CHARGER[1]])
-    title = desk.app[ENGINE].brain.kb.entry("station-what").title
+    title = desk.app[ENGINE].brain.kb.entry("station-find").title
     await expect(charger.locator(".suggestion")).to_have_text(f"最接近的问答：{title}")
     await expect(page.locator("#summary")).to_have_text("最近 30 天共有 5 个没答上的问题，合成 3 行。")
     # rider text is text: the markup shows as written and runs nothing; the number is masked
@@ -66,7 +66,7 @@ async def test_the_page_lists_groups_and_an_editor_adds_one_to_an_entry(desk, br
 
     await charger.get_by_role("button", name="加为已有条目的问法").click()
     panel = charger.locator("form.add-panel")
-    await expect(panel.get_by_role("combobox")).to_have_value("station-what")  # the suggestion, preselected
+    await expect(panel.get_by_role("combobox")).to_have_value("station-find")  # the suggestion, preselected
     await panel.get_by_role("checkbox", name=CHARGER[1]).uncheck()
     await panel.get_by_role("button", name="确定加入").click()
 
