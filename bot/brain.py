@@ -8,6 +8,7 @@ from intents import Candidate, Matcher, Normaliser
 from intents.classifier import Classifier, features, trained
 from intents.concepts import TOPIC_MARK, ConceptTagger, Found
 from intents.danger import Danger, DangerDetector
+from intents.danger_model import trained as trained_danger
 from intents.normalise import clean
 from intents.rules import RuleSet, compile_concepts
 from intents.triggers import PhraseSet
@@ -101,7 +102,9 @@ def build_brain(kb: KnowledgeBase) -> Brain:
     matcher = Matcher({e.id: (e.examples, e.keywords) for e in kb.entries}, normalise,
                       features=lambda text: concepts.features(clean(text), normalise(text)))
     d = kb.danger
-    danger = DangerDetector(d.concepts, d.kinds, d.ignore, d.not_now, d.policy, d.now, d.severe)
+    # The FAQ's phrasings are calm examples too: a rider asking a question is not in danger.
+    model = trained_danger(d.examples, d.calm + tuple(text for e in kb.entries for text in e.examples))
+    danger = DangerDetector(d.concepts, d.kinds, d.ignore, d.not_now, d.policy, d.now, d.severe, model)
     docs = tuple((e.id, text) for e in kb.entries for text in (*e.examples, *e.keywords, e.title))
     classifier = trained(docs, tuple(sorted(kb.synonyms.items())),
                          tuple(sorted(kb.concepts.topics.items())))

@@ -39,15 +39,19 @@ def features(normalised: str, concepts: Iterable[str]) -> list[str]:
 
 
 class Classifier:
-    def __init__(self, docs: Sequence[tuple[str, list[str]]]):
-        """docs: (entry id, features of one phrasing) pairs to learn from."""
+    def __init__(self, docs: Sequence[tuple[str, list[str]]], c: float = C, balanced: bool = False,
+                 max_labels: int | None = None):
+        """docs: (label, features of one text) pairs to learn from; c: sklearn's inverse
+        regularisation; balanced: weigh labels as if each had as many texts; max_labels:
+        beyond this many labels nothing is fitted (default MAX_ENTRIES)."""
         labels = [entry_id for entry_id, _ in docs]
         self._classes = sorted(set(labels))
-        self.active = 2 <= len(self._classes) <= MAX_ENTRIES
+        self.active = 2 <= len(self._classes) <= (MAX_ENTRIES if max_labels is None else max_labels)
         if not self.active:  # nothing to tell apart (one entry), or too many to fit here
             return
         vectoriser = TfidfVectorizer(analyzer=lambda feats: feats, sublinear_tf=True)
-        model = LogisticRegression(C=C, max_iter=3000).fit(vectoriser.fit_transform([f for _, f in docs]), labels)
+        model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced" if balanced else None)
+        model.fit(vectoriser.fit_transform([f for _, f in docs]), labels)
         self._vocabulary = vectoriser.vocabulary_
         self._idf = vectoriser.idf_
         # One row per feature, so a message's few features select a small block.

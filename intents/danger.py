@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from intents.danger_model import THRESHOLD, DangerModel
 from intents.patterns import compile_words
 from intents.rules import RuleSet, compile_concepts
 
@@ -39,7 +40,9 @@ NONE = Danger(())
 class DangerDetector:
     def __init__(self, concepts: Mapping[str, Sequence[str]], kinds: Mapping[str, Sequence[str]],
                  ignore: Sequence[str] = (), not_now: Sequence[str] = (), policy: Sequence[str] = (),
-                 now: Sequence[str] = (), severe: Sequence[str] = ()):
+                 now: Sequence[str] = (), severe: Sequence[str] = (), model: DangerModel | None = None):
+        """model: the learned second opinion, consulted where no rule fired."""
+        self._model = model
         compiled = compile_concepts(concepts)
         self._rules = {kind: RuleSet(kinds.get(kind, ()), compiled) for kind in KINDS}
         self._ignore = compile_words(ignore)
@@ -59,6 +62,10 @@ class DangerDetector:
             return NONE
         fired = [(kind, source) for kind in KINDS
                  if (source := self._rules[kind].first(text, names_a_topic)) is not None]
+        if not fired and self._model is not None:
+            probability, kind = self._model.assess(text)
+            if probability >= THRESHOLD:
+                fired = [(kind, f"例句模型 {probability:.2f}")]
         if not fired:
             return NONE
         if self.set_aside(text):

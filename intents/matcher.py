@@ -37,7 +37,7 @@ class Thresholds:
     # A message that names no topic the FAQ knows (点份外卖, 附近有什么好吃的) is answered only
     # when it is this close, offered as one yes/no question above without_topic_confirm, and
     # never shown a menu of topics.
-    without_topic: float = 60.0
+    without_topic: float = 62.0
     without_topic_confirm: float = 30.0
 
 

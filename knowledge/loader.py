@@ -396,7 +396,23 @@ def _load_danger(path: Path, problems: list[Problem]) -> DangerSpec:
     for phrase, word in ignore_conflicts(lists["ignore"], concepts):
         problems.append(Problem(path.name, 0, "", f"ignore 里的「{phrase}」会把危险说法「{word}」去掉"
                                 f"（例如“{word}了”），骑手说这句话时机器人会认不出危险：请删掉或改长"))
-    return DangerSpec(concepts=concepts, kinds=kinds, **lists)
+    examples, calm = _load_danger_examples(path.parent / "danger_examples.yaml", problems)
+    return DangerSpec(concepts=concepts, kinds=kinds, examples=examples, calm=calm, **lists)
+
+
+def _load_danger_examples(path: Path, problems: list[Problem]) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    data = _top_mapping(path, problems, "danger 和 calm")
+    if data is None:
+        return (), ()
+    by_kind = _word_table(data, "danger", path.name, problems)
+    for kind in by_kind:
+        if kind not in DANGER_KINDS:
+            problems.append(Problem(path.name, 0, "", f"不认识的危险种类「{kind}」（可用：" + "、".join(DANGER_KINDS) + "）"))
+    calm = _text_list(data.get("calm", []))
+    if calm is None:
+        problems.append(Problem(path.name, 0, "", "calm 必须是一列消息"))
+    examples = tuple((kind, text) for kind, texts in by_kind.items() if kind in DANGER_KINDS for text in texts)
+    return examples, tuple(calm or ())
 
 
 def ignore_conflicts(ignore: tuple[str, ...], concepts: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ import pytest
 from bot.app import STORE
 from intents import Candidate, decide
 from knowledge.loader import load_knowledge
+from intents.normalise import clean
 from knowledge.understanding import measure
 from tests.conftest import send_text
 
@@ -154,12 +155,15 @@ def test_kb_check_refuses_a_follow_up_to_an_unknown_entry(tmp_path):
 
 
 # --- the blind sets as regression gates --------------------------------------------------
-# Floors just under what the frozen method measures (README, "How well it understands"), so a
-# change that makes the bot understand riders worse fails here. dev: tuned on; dev2: the first
-# test set, measured once, then tuned on and its questions added to the FAQ as phrasings.
+# Floors just under what the frozen method measures, so a change that makes the bot understand
+# riders worse fails here. All three are development sets (README, "How well it understands"):
+# dev was tuned on; dev2 and dev3 were test sets, each measured once, then tuned on, their
+# questions added to the FAQ as phrasings and their danger messages to danger_examples.yaml.
+# The figures that count are those of the test set measured once after them.
 GATES = {
-    "dev": {"danger": 0.99, "handoff": 0.99, "first": 0.94, "wrong": 1, "offtopic": 0.9},
-    "dev2": {"danger": 0.98, "handoff": 0.98, "first": 0.99, "wrong": 0, "offtopic": 0.87},
+    "dev": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 1, "offtopic": 0.88},
+    "dev2": {"danger": 0.99, "handoff": 0.98, "first": 0.99, "wrong": 0, "offtopic": 0.86},
+    "dev3": {"danger": 0.98, "handoff": 0.98, "first": 0.99, "wrong": 0, "offtopic": 0.8},
 }
 
 
@@ -202,3 +206,29 @@ def test_a_one_entry_faq_still_classifies_and_a_huge_one_is_left_to_the_matcher(
     monkeypatch.setattr(classifier, "MAX_ENTRIES", 3)
     huge = classifier.Classifier([(f"e{i}", [str(i)]) for i in range(4)])
     assert not huge.active and huge.probabilities(["1"]) == {}
+
+
+def test_the_learned_model_finds_danger_the_rules_miss():
+    """A message no rule covers is found through the examples it resembles, with their kind."""
+    from intents.danger import DangerDetector
+    from intents.danger_model import DangerModel
+    examples = [("selfharm", t) for t in ("钱也还不上了 就这样吧 再见", "撑了这么久 真的累了 就到这吧",
+                                            "以后你们多保重 我走了", "不想再拖累家里了 就到这吧")] + \
+               [("violence", t) for t in ("那人拿着刀过来了", "他一拳打在我脸上", "三个人把我按在地上")]
+    calm = ["工资什么时候发", "怎么加入工会", "今天好热啊", "罚款能申诉吗", "驿站在哪", "账号被封了", "谢谢"] * 3
+    rules_only = DangerDetector({}, {"plea": ["救命"]})
+    with_model = DangerDetector({}, {"plea": ["救命"]}, model=DangerModel(examples, calm))
+    message = clean("真的累了 就这样吧 大家保重")
+    assert not rules_only.detect(message)
+    found = with_model.detect(message)
+    assert found.kinds == ("selfharm",) and found.evidence.startswith("例句模型")
+    assert not with_model.detect(clean("罚款怎么申诉"))
+
+
+def test_kb_check_refuses_an_unknown_kind_in_the_danger_examples(tmp_path):
+    folder = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE, folder)
+    path = folder / "danger_examples.yaml"
+    path.write_text(path.read_text("utf-8").replace("  plea:", "  plead:", 1), "utf-8")
+    kb, problems = load_knowledge(folder)
+    assert kb is None and any("plead" in str(p) for p in problems)
