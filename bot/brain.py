@@ -102,8 +102,12 @@ def build_brain(kb: KnowledgeBase) -> Brain:
     matcher = Matcher({e.id: (e.examples, e.keywords) for e in kb.entries}, normalise,
                       features=lambda text: concepts.features(clean(text), normalise(text)))
     d = kb.danger
-    # The FAQ's phrasings are calm examples too: a rider asking a question is not in danger.
-    model = trained_danger(d.examples, d.calm + tuple(text for e in kb.entries for text in e.examples))
+    # The FAQ's phrasings and the everyday replies the lexicon lists (好的, 谢谢, 取消, 更多) are
+    # calm examples too: a rider asking a question or answering one is not in danger.
+    t = kb.triggers
+    everyday = tuple(p.lstrip("=").replace("+", "") for p in (*t.greetings, *t.thanks, *t.more, *t.cancel,
+                                                               *t.back_to_bot, *t.report, *t.case_status))
+    model = trained_danger(d.examples, d.calm + everyday + tuple(text for e in kb.entries for text in e.examples))
     danger = DangerDetector(d.concepts, d.kinds, d.ignore, d.not_now, d.policy, d.now, d.severe, model)
     docs = tuple((e.id, text) for e in kb.entries for text in (*e.examples, *e.keywords, e.title))
     classifier = trained(docs, tuple(sorted(kb.synonyms.items())),

@@ -12,9 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from bot.brain import build_brain
 from bot.settings import Settings
-from intents import Candidate, Matcher, decide
+from intents import Candidate, Matcher, Normaliser, decide
 from knowledge.loader import Problem, load_knowledge
 from knowledge.model import Entry, KnowledgeBase
 
@@ -56,7 +55,7 @@ def _check(directory: Path, max_age_days: int, today: dt.date) -> tuple[Knowledg
         locate = _ExampleLocator(directory)
         # Cached: leave-one-out rebuilds the index ~600 times over the same phrasings, and a
         # cached call returns exactly what the serving normaliser does (about 10x faster).
-        normalise = functools.lru_cache(maxsize=None)(build_brain(kb).normalise)
+        normalise = functools.lru_cache(maxsize=None)(Normaliser(kb.synonyms))
         problems += duplicate_examples(kb, normalise, locate)
         problems += confusable_examples(kb, normalise, locate)
         problems += entry_warnings(kb, max_age_days, today)

@@ -26,7 +26,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import LiteralScalarString
 
-from bot.brain import build_brain
+from intents import Normaliser
 from knowledge import check
 from knowledge.check import REVIEW_MAX_AGE_DAYS
 from knowledge.loader import ID_PATTERN, load_knowledge
@@ -405,7 +405,7 @@ def check_change(directory: Path, file: str, new_file_text: str, entry_id: str) 
         (copy / file).write_bytes(new_file_text.encode("utf-8"))
         kb, problems = load_knowledge(copy)
         if kb is not None:
-            normalise = functools.lru_cache(maxsize=None)(build_brain(kb).normalise)
+            normalise = functools.lru_cache(maxsize=None)(Normaliser(kb.synonyms))
             locate = check._ExampleLocator(copy)
             problems += check.duplicate_examples(kb, normalise, locate)
             problems += check.confusable_examples(kb, normalise, locate, only=entry_id)

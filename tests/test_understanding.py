@@ -140,6 +140,13 @@ def test_kb_check_refuses_an_ignored_phrase_that_hides_a_danger_word(tmp_path):
     assert kb is None and any("火了" in str(p) and "着火" in str(p) for p in problems)
 
 
+@pytest.mark.parametrize("text", ["好了", "再见", "发完了", "跳过", "好的谢谢"])
+async def test_short_everyday_replies_are_not_danger(client, text):
+    # 好了 answers the intake's last question; the learned model once took it for a farewell.
+    await send_text(client, text, openid="o_short")
+    assert last_out(client, "o_short")["outcome"] != "emergency"
+
+
 async def test_a_fire_with_people_inside_is_an_emergency(client):
     reply = await send_text(client, "仓库着火了 我们还在里面", openid="o_fire")
     assert last_out(client, "o_fire")["outcome"] == "emergency" and "119" in reply
@@ -164,6 +171,10 @@ GATES = {
     "dev": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 1, "offtopic": 0.88},
     "dev2": {"danger": 0.99, "handoff": 0.98, "first": 0.99, "wrong": 0, "offtopic": 0.86},
     "dev3": {"danger": 0.98, "handoff": 0.98, "first": 0.99, "wrong": 0, "offtopic": 0.8},
+    # Measured once at f04e93f: danger 94.3% (93.3% after the fix for short messages), handoff
+    # 91.7%, first 96.2%, no wrong answer,
+    # off-topic 86.0%.
+    "test": {"danger": 0.93, "handoff": 0.91, "first": 0.96, "wrong": 0, "offtopic": 0.86},
 }
 
 
@@ -223,6 +234,7 @@ def test_the_learned_model_finds_danger_the_rules_miss():
     found = with_model.detect(message)
     assert found.kinds == ("selfharm",) and found.evidence.startswith("例句模型")
     assert not with_model.detect(clean("罚款怎么申诉"))
+    assert not with_model.detect(clean("算了吧"))  # too short to judge: the rules' job
 
 
 def test_kb_check_refuses_an_unknown_kind_in_the_danger_examples(tmp_path):
