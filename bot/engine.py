@@ -191,10 +191,10 @@ class Engine:
             return self._answer(store, brain, conversation, entry, top.score, "answer", now, text)
         # A yes/no question is asking back too: staff review it with the other clarify questions.
         store.record_unanswered(message_id, conversation["rider_id"], text, reading.normalised,
-                                "clarify" if decision.kind == "confirm" else decision.kind, top.entry_id if top else None, top.score if top else None, now)
+                                "clarify" if decision.kind == "confirm" else decision.kind,
+                                top.entry_id if top else None, top.score if top else None, now)
         # Asking back still tells what the conversation is probably about, for a follow-up.
-        guess = json.dumps({"entry": top.entry_id, "text": text[-CONTEXT_TEXT_CHARS:], "at": now}, ensure_ascii=False) \
-            if top and decision.kind in ("confirm", "clarify") else None
+        guess = self._about(top.entry_id, text, now) if top and decision.kind in ("confirm", "clarify") else None
         if decision.kind == "confirm":
             store.update_conversation(conversation["id"], now, pending={"confirm": top.entry_id}, context=guess)
             return self._say(brain, "confirm", "clarify", intent=top.entry_id, score=top.score,
@@ -242,6 +242,11 @@ class Engine:
             (len(cleaned) <= SHORT_FOLLOW_UP and cleaned.endswith(("呢", "吗")))
 
     @staticmethod
+    def _about(entry_id: str, words: str, now: float) -> str:
+        """The conversation's context as stored: the entry it is about and the rider's words."""
+        return json.dumps({"entry": entry_id, "text": words[-CONTEXT_TEXT_CHARS:], "at": now}, ensure_ascii=False)
+
+    @staticmethod
     def _context(conversation: dict[str, Any], now: float) -> dict[str, Any]:
         """What the conversation is about, while it is fresh: {} when there is nothing."""
         context = json.loads(conversation.get("context") or "{}")
@@ -264,8 +269,7 @@ class Engine:
             text += "\n" + self._render(brain, "case_offer")
         steps = [e for e in (brain.kb.entry(i) for i in dict.fromkeys(entry.related.values()))
                  if e and e.id != entry.id][:3]
-        context = {"entry": entry.id, "text": (asked or entry.title)[-CONTEXT_TEXT_CHARS:], "at": now}
-        fields: dict[str, Any] = {"misses": 0, "pending": None, "context": json.dumps(context, ensure_ascii=False)}
+        fields: dict[str, Any] = {"misses": 0, "pending": None, "context": self._about(entry.id, asked or entry.title, now)}
         if steps:
             text += "\n\n" + self._render(brain, "next_steps", steps=[e.title for e in steps])
             fields["pending"] = {"choices": [e.id for e in steps]}

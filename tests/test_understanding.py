@@ -121,22 +121,25 @@ async def test_intake_takes_the_kind_in_words_and_from_the_first_message(client)
     assert "没看懂" not in second and "哪个平台" in second
 
 
-def test_kb_check_refuses_a_danger_reply_without_its_number(tmp_path):
+def load_edited(tmp_path, file: str, old: str, new: str):
+    """The knowledge folder with one replacement in one file, loaded as kb check loads it."""
     folder = tmp_path / "knowledge"
     shutil.copytree(KNOWLEDGE, folder)
-    messages = folder / "messages.yaml"
-    messages.write_text(messages.read_text("utf-8").replace("打 119", "打电话"), "utf-8")
-    kb, problems = load_knowledge(folder)
+    path = folder / file
+    text = path.read_text("utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), "utf-8")
+    return load_knowledge(folder)
+
+
+def test_kb_check_refuses_a_danger_reply_without_its_number(tmp_path):
+    kb, problems = load_edited(tmp_path, "messages.yaml", "打 119", "打电话")
     assert kb is None and any("emergency_fire" in str(p) and "119" in str(p) for p in problems)
 
 
 def test_kb_check_refuses_an_ignored_phrase_that_hides_a_danger_word(tmp_path):
     # 火了 ("became popular") once sat in the ignore list and masked 着火了 in 仓库着火了.
-    folder = tmp_path / "knowledge"
-    shutil.copytree(KNOWLEDGE, folder)
-    path = folder / "danger.yaml"
-    path.write_text(path.read_text("utf-8").replace("ignore: [", "ignore: [火了, ", 1), "utf-8")
-    kb, problems = load_knowledge(folder)
+    kb, problems = load_edited(tmp_path, "danger.yaml", "ignore: [", "ignore: [火了, ")
     assert kb is None and any("火了" in str(p) and "着火" in str(p) for p in problems)
 
 
@@ -153,11 +156,7 @@ async def test_a_fire_with_people_inside_is_an_emergency(client):
 
 
 def test_kb_check_refuses_a_follow_up_to_an_unknown_entry(tmp_path):
-    folder = tmp_path / "knowledge"
-    shutil.copytree(KNOWLEDGE, folder)
-    path = folder / "faq" / "disputes.yaml"
-    path.write_text(path.read_text("utf-8").replace("期限: arbitration-time-limit", "期限: no-such-entry", 1), "utf-8")
-    kb, problems = load_knowledge(folder)
+    kb, problems = load_edited(tmp_path, "faq/disputes.yaml", "期限: arbitration-time-limit", "期限: no-such-entry")
     assert kb is None and any("no-such-entry" in str(p) for p in problems)
 
 
@@ -238,9 +237,5 @@ def test_the_learned_model_finds_danger_the_rules_miss():
 
 
 def test_kb_check_refuses_an_unknown_kind_in_the_danger_examples(tmp_path):
-    folder = tmp_path / "knowledge"
-    shutil.copytree(KNOWLEDGE, folder)
-    path = folder / "danger_examples.yaml"
-    path.write_text(path.read_text("utf-8").replace("  plea:", "  plead:", 1), "utf-8")
-    kb, problems = load_knowledge(folder)
+    kb, problems = load_edited(tmp_path, "danger_examples.yaml", "  plea:", "  plead:")
     assert kb is None and any("plead" in str(p) for p in problems)
