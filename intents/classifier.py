@@ -40,18 +40,17 @@ def features(normalised: str, concepts: Iterable[str]) -> list[str]:
 
 class Classifier:
     def __init__(self, docs: Sequence[tuple[str, list[str]]], c: float = C, balanced: bool = False,
-                 max_labels: int | None = None, tol: float = 1e-4):
+                 max_labels: int | None = None):
         """docs: (label, features of one text) pairs to learn from; c: sklearn's inverse
         regularisation; balanced: weigh labels as if each had as many texts; max_labels:
-        beyond this many labels nothing is fitted (default MAX_ENTRIES); tol: when the fit
-        stops (sklearn's default, 1e-4, unless a caller needs the speed more)."""
+        beyond this many labels nothing is fitted (default MAX_ENTRIES)."""
         labels = [entry_id for entry_id, _ in docs]
         self._classes = sorted(set(labels))
         self.active = 2 <= len(self._classes) <= (MAX_ENTRIES if max_labels is None else max_labels)
         if not self.active:  # nothing to tell apart (one entry), or too many to fit here
             return
         vectoriser = TfidfVectorizer(analyzer=lambda feats: feats, sublinear_tf=True)
-        model = LogisticRegression(C=c, max_iter=3000, tol=tol, class_weight="balanced" if balanced else None)
+        model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced" if balanced else None)
         model.fit(vectoriser.fit_transform([f for _, f in docs]), labels)
         self._vocabulary = vectoriser.vocabulary_
         self._idf = vectoriser.idf_
@@ -86,7 +85,5 @@ def trained(docs: tuple[tuple[str, str], ...], synonyms: tuple[tuple[str, str], 
     test built from the same files shares one training run."""
     normalise = Normaliser(dict(synonyms))
     tagger = ConceptTagger(dict(topics), {})
-    # tol=1e-3: a third of the fitting time (a console save waits for it), same decisions on
-    # the development sets.
     return Classifier([(entry_id, features(normalise(text), tagger.features(clean(text), normalise(text))))
-                       for entry_id, text in docs], tol=1e-3)
+                       for entry_id, text in docs])
