@@ -134,6 +134,14 @@ async def send_text(client, text: str, openid: str = "o_rider_1", msgid: str | N
 PASSWORD = "correct horse battery"
 
 
+async def on_db(app, fn, *args):
+    """Run a Store call on the app's database thread. A test that touched the connection from
+    the event loop while the outbox or escalator was using it could break their transaction
+    (CI once saw "no such savepoint")."""
+    from bot.app import STORE
+    return await app[STORE].run(fn, *args)
+
+
 def add_user(app, name: str, role: str = "caseworker", password: str = PASSWORD) -> int:
     from bot.app import STORE
     from bot.console.auth import hash_password

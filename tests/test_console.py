@@ -8,7 +8,7 @@ import time
 import aiohttp
 
 from bot.app import ESCALATOR, OUTBOX, STORE, create_app
-from tests.conftest import Console, add_user, send_text
+from tests.conftest import Console, add_user, on_db, send_text
 
 
 async def waiting_id(console: Console, rider_text: str) -> int:
@@ -173,7 +173,8 @@ async def test_reply_written_while_wechat_is_down_goes_out_after_restart(aiohttp
 
     up = create_app(settings)
     up_client = await aiohttp_client(up)
-    up_client.app[STORE].store.update_outbox(message["delivery"]["outbox_id"], next_attempt_at=0)
+    outbox_id = message["delivery"]["outbox_id"]
+    await on_db(up, lambda: up[STORE].store.update_outbox(outbox_id, next_attempt_at=0))
     up[OUTBOX].wake()
     sent = await fake_wechat.wait_for_sent(1)
     assert sent[0]["body"]["text"]["content"] == "我们在处理"
@@ -190,7 +191,7 @@ async def test_closed_window_warns_holds_and_sends_template(aiohttp_client, sett
     cid = await waiting_id(li, "转人工")
     await li.post(f"/api/conversations/{cid}/claim")
     store = app[STORE].store
-    store.db["riders"].update("wechat:o_win", {"last_message_at": time.time() - 49 * 3600})
+    await on_db(app, lambda: store.db["riders"].update("wechat:o_win", {"last_message_at": time.time() - 49 * 3600}))
     _, data = await li.get(f"/api/conversations/{cid}")
     assert data["limits"]["window_open"] is False and "48小时" in data["limits"]["warning"]
 

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bot.app import OUTBOX, STORE, create_app
 from bot.wechat_api import WeChatAPI
-from tests.conftest import APPID, Console, add_user, send_text
+from tests.conftest import APPID, Console, add_user, on_db, send_text
 
 CLIENT_TIMEOUT = 0.5  # the outbox's WeChat client gives up after this; the fake's slow answer is later
 SLOW = CLIENT_TIMEOUT * 2
@@ -216,7 +216,7 @@ async def test_half_of_all_calls_failing_still_delivers_every_reply_once(start):
     assert len(failures) >= 10  # the run really was hostile
     # The outbox row agrees with WeChat for every reply, read straight from the database too.
     store = client.app[STORE].store
-    rows = [r for r in store.db["outbox"].rows_where("kind = 'text'")]
+    rows = await on_db(client.app, lambda: list(store.db["outbox"].rows_where("kind = 'text'")))
     assert sorted(r["text"] for r in rows if r["state"] == "sent") == sorted(texts)
 
 
