@@ -2,6 +2,8 @@
 has shipped: add a new one, so every existing database upgrades the same way."""
 from __future__ import annotations
 
+import hashlib
+
 from sqlite_utils import Database, Migrations
 
 migrations = Migrations("gigdesk")
@@ -268,3 +270,27 @@ def m007_conversation_context(db: Database) -> None:
     # JSON: what the conversation is about (the last FAQ entry answered, the rider's words for
     # it, when), so a follow-up such as "那要什么材料" is read within that topic.
     db["conversations"].add_column("context", str)
+
+
+def web_visitor_id(cookie: str) -> str:
+    """The id a web-chat visitor is stored under: a hash of their cookie, never the cookie itself,
+    which is a bearer secret (whoever has it reads and writes as that visitor)."""
+    return hashlib.sha256(cookie.encode()).hexdigest()[:32]
+
+
+@migrations()
+def m008_hash_web_visitor_ids(db: Database) -> None:
+    # Web riders were stored as "web:<cookie>", and the id reached the console. Every table that
+    # names a rider is rewritten to "web:<hash>"; delivery keys ("w:<cookie>:<client id>") too.
+    # Foreign keys are on, so the new rider row comes first and the old one goes last.
+    tables = [t for t in db.table_names() if "rider_id" in db[t].columns_dict]
+    for rider in list(db.query("SELECT * FROM riders WHERE channel = 'web'")):
+        old, hashed = rider["id"], web_visitor_id(rider["openid"])
+        db["riders"].insert(rider | {"id": f"web:{hashed}", "openid": hashed})
+        for table in tables:
+            db.execute(f"UPDATE [{table}] SET rider_id = ? WHERE rider_id = ?", [f"web:{hashed}", old])
+        db.execute("DELETE FROM riders WHERE id = ?", [old])
+    for row in list(db.query("SELECT key FROM deliveries WHERE key LIKE 'w:%'")):
+        _, cookie, client_id = row["key"].split(":", 2)
+        db.execute("UPDATE deliveries SET key = ? WHERE key = ?",
+                   [f"w:{web_visitor_id(cookie)}:{client_id}", row["key"]])

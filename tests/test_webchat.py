@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from bot.app import STORE, create_app
+from storage import web_visitor_id
 
 API = "/chat/api/messages"
 DEPOSIT = "押金不给退怎么办"
@@ -45,7 +46,7 @@ async def test_question_answered_from_faq_and_visitor_cookie_set(client):
     assert cookie["samesite"] == "Lax"
     assert cookie["path"] == "/"
     # the message and the answer are recorded under the visitor's web id
-    rows = client.app[STORE].store.rider_messages(f"web:{cookie.value}")
+    rows = client.app[STORE].store.rider_messages(f"web:{web_visitor_id(cookie.value)}")
     assert [(r["direction"], r["text"]) for r in rows] == [("in", DEPOSIT), ("out", body["reply"])]
 
 

@@ -1,7 +1,8 @@
 """A WeChat-style web chat at /chat over a small JSON API, served by the same engine, so staff
 and new users can talk to the bot without a WeChat account.
 
-The visitor is known by a random id in an HttpOnly cookie. Writes require a JSON body, which a
+The visitor is known by a random id in an HttpOnly cookie, and stored under a hash of it: the
+cookie is a bearer secret, so it never becomes an id that staff, logs or backups see. Writes require a JSON body, which a
 cross-site form cannot send, and a same-origin Origin header when the browser sends one."""
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from aiohttp import web
 from bot.delivery import handle_delivery
 from bot.engine import Engine, Inbound
 from bot.httputil import json_error, parse_id, same_origin
-from storage import AsyncStore
+from storage import AsyncStore, web_visitor_id
 
 log = logging.getLogger("gigdesk.webchat")
 COOKIE = "gigdesk_chat"
@@ -67,7 +68,7 @@ class WebChat:
         if client_id is not None and (not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id)):
             return json_error(400, "client_id 只能是字母、数字、-、_")
         response = web.json_response({})
-        visitor = self._visitor(request, response)
+        visitor = web_visitor_id(self._visitor(request, response))
         inbound = Inbound("web", visitor, "text", time.time(), text=text)
         # The client's id makes a re-sent message (flaky mobile network) count once.
         key = f"w:{visitor}:{client_id or secrets.token_hex(8)}"
@@ -85,7 +86,7 @@ class WebChat:
         after = parse_id(request.query.get("after", "0"))
         if after is None:
             return json_error(400, "after must be a message id")
-        rows = await self.store.run(self.store.store.rider_messages, f"web:{visitor}", after)
+        rows = await self.store.run(self.store.store.rider_messages, f"web:{web_visitor_id(visitor)}", after)
         return web.json_response({"messages": [
             {"id": r["id"], "from": "me" if r["direction"] == "in" else r["sender"] or "bot",
              "text": r["text"] or "", "at": r["created_at"]} for r in rows]})

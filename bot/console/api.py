@@ -14,7 +14,7 @@ import yaml
 from aiohttp import web
 
 from bot.console.auth import STAFF, PasswordError, Staff, handles_conversations, hash_password, requires
-from bot.console.casework import MAX_NOTE_CHARS, Casework, Refusal
+from bot.console.casework import MAX_NOTE_CHARS, Casework, Refusal, conversation_view
 from bot.console.live import Hub, stream
 from bot.httputil import BadRequest, json_error, parse_id, read_json_object, text_field
 from bot.outbox import TemplateNotice
@@ -131,9 +131,7 @@ class ConsoleAPI:
         c, rider = data["conversation"], data["rider"]
         staff: Staff = request[STAFF]
         return web.json_response({
-            "conversation": {k: c[k] for k in ("id", "state", "reason", "assigned_to", "waiting_since",
-                                               "escalated_at", "created_at", "closed_at")}
-            | {"urgent": bool(c["urgent"]), "yours": c["state"] == "assigned" and c["assigned_to"] == staff.name},
+            "conversation": conversation_view(c, staff.name),
             "rider": {"label": rider_label(rider), "channel": rider["channel"],
                       "first_seen_at": rider["first_seen_at"], "last_message_at": rider["last_message_at"]},
             "limits": limits(rider, data["used"], now, self.template is not None),

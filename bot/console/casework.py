@@ -21,6 +21,15 @@ MAX_REPLY_BYTES = 2048
 MAX_NOTE_CHARS = 2000
 
 
+def conversation_view(conversation: dict[str, Any], staff_name: str) -> dict[str, Any]:
+    """What the console is shown of a conversation. Never the raw row: its rider_id is the
+    rider's own identifier, not for staff to copy around."""
+    return {k: conversation[k] for k in ("id", "state", "reason", "assigned_to", "waiting_since",
+                                         "escalated_at", "created_at", "closed_at")} | {
+        "urgent": bool(conversation["urgent"]),
+        "yours": conversation["state"] == "assigned" and conversation["assigned_to"] == staff_name}
+
+
 class Refusal(Exception):
     """An action that cannot be done now, with a reason the caseworker can act on."""
 
@@ -49,7 +58,7 @@ class Casework:
                 raise Refusal(409, "这个会话已经结束")
             store.audit(staff.name, "claim", f"conversation:{conversation_id}", time.time(),
                         was=conversation["state"])
-            return store.conversation(conversation_id)
+            return conversation_view(store.conversation(conversation_id), staff.name)
         return await self.run(claim)
 
     async def release(self, staff: Staff, conversation_id: int) -> dict[str, Any]:
@@ -57,7 +66,7 @@ class Casework:
             holder = _held_by(store, staff, conversation_id)["assigned_to"]
             store.release(conversation_id, holder, time.time())
             store.audit(staff.name, "release", f"conversation:{conversation_id}", time.time())
-            return store.conversation(conversation_id)
+            return conversation_view(store.conversation(conversation_id), staff.name)
         return await self.run(release)
 
     async def transfer(self, staff: Staff, conversation_id: int, to: str) -> dict[str, Any]:
@@ -70,7 +79,7 @@ class Casework:
                 raise Refusal(400, "会话已经在他手上")
             store.reassign(conversation_id, holder, colleague["name"], time.time())
             store.audit(staff.name, "transfer", f"conversation:{conversation_id}", time.time(), to=colleague["name"])
-            return store.conversation(conversation_id)
+            return conversation_view(store.conversation(conversation_id), staff.name)
         return await self.run(transfer)
 
     async def close(self, staff: Staff, conversation_id: int) -> dict[str, Any]:
@@ -82,7 +91,7 @@ class Casework:
             self.send(store, conversation, staff, farewell, outcome="closed")
             store.close_conversation(conversation_id, time.time())
             store.audit(staff.name, "close", f"conversation:{conversation_id}", time.time())
-            return store.conversation(conversation_id)
+            return conversation_view(store.conversation(conversation_id), staff.name)
         return await self.run(close)
 
     async def reply(self, staff: Staff, conversation_id: int, text: str) -> dict[str, Any]:
