@@ -119,7 +119,7 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
     webchat.setup(app, webchat.WebChat(store, engine, pages(), on_change=hub.changed))
     casework = Casework(store, outbox, hub, engine)
     console_pages = Pages(auth, templates(), watcher, settings.union_name)
-    console.setup(app, ConsoleAPI(settings, store, casework, hub, template), console_pages,
+    console.setup(app, ConsoleAPI(settings, store, casework, hub, auth.checks, template), console_pages,
                   CasesAPI(store, casework, engine, evidence.directory, settings.timezone))
     # Further console parts register their own routes here, each with its own setup().
     metrics.setup(app, settings, store, engine, outbox, watcher)
@@ -158,6 +158,7 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
                 await task
         await session.close()
         await store.close()
+        auth.checks.close()
 
     app.cleanup_ctx.append(resources)
     return app

@@ -3,7 +3,6 @@ Documented in the README. Every handler declares the permission it needs (see au
 Texts are returned as data; the pages put them into the DOM as text, never as HTML."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from bot.console.auth import STAFF, PasswordError, Staff, handles_conversations, hash_password, requires
+from bot.console.auth import STAFF, PasswordChecks, PasswordError, Staff, handles_conversations, requires
 from bot.console.casework import MAX_NOTE_CHARS, Casework, Refusal, conversation_view
 from bot.console.live import Hub, stream
 from bot.httputil import BadRequest, json_error, parse_id, read_json_object, text_field
@@ -80,6 +79,7 @@ class ConsoleAPI:
     store: AsyncStore
     casework: Casework
     hub: Hub
+    passwords: PasswordChecks  # argon2 on its own threads, as for log-ins
     template: TemplateNotice | None = None
 
     # --- who am I ----------------------------------------------------------------------------
@@ -229,7 +229,7 @@ class ConsoleAPI:
                 raise BadRequest(400, f"角色只能是 {'、'.join(ROLES)}")
             if not isinstance(password, str):
                 raise BadRequest(400, "password 必须是文字")
-            hashed = await asyncio.get_running_loop().run_in_executor(None, hash_password, password)
+            hashed = await self.passwords.hash(password)
         except BadRequest as bad:
             return bad.response()
         except PasswordError as exc:

@@ -10,7 +10,7 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 
-from bot.console.auth import STAFF, Auth, Staff, public, requires, safe_next
+from bot.console.auth import STAFF, Auth, Staff, Throttled, public, requires, safe_next
 from bot.httputil import parse_id, same_origin
 from bot.reloader import KnowledgeWatcher
 from knowledge.check import REVIEW_MAX_AGE_DAYS
@@ -58,7 +58,7 @@ class Pages:
         if not (same_origin(request) and cookie and hmac.compare_digest(cookie, fields["csrf"])):
             return self._login_page(request, target, "页面已过期，请再登录一次", status=403)
         result = await self.auth.log_in(fields["name"].strip(), fields["password"], request.remote or "?")
-        if isinstance(result, float):
+        if isinstance(result, Throttled):
             minutes = int(result // 60) + 1
             return self._login_page(request, target, f"尝试次数太多，请 {minutes} 分钟后再试", status=429)
         if result is None:
