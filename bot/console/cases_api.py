@@ -166,6 +166,11 @@ class CasesAPI:
             store.add_case_event(case_id, staff.name, "status", now, case["status"], status, note)
             if notify:
                 conversation = store.open_conversation(case["rider_id"], now)
+                # The same rule as a reply: a rider talking to a colleague hears only from them.
+                held = conversation["state"] == "assigned" and conversation["assigned_to"] != staff.name
+                if held and staff.role != "admin":
+                    raise Refusal(409, f"骑手正在和{conversation['assigned_to']}对话，请由他通知，或先请他把会话转给你",
+                                  assigned_to=conversation["assigned_to"])
                 self.casework.send(store, conversation, staff, message, outcome="case_notice")
                 store.add_case_event(case_id, staff.name, "notify", now, note=message)
             store.audit(staff.name, "case_status", f"case:{case['number']}", now, to=status, notify=notify)
@@ -180,6 +185,10 @@ class CasesAPI:
 
         def assign(store: Store) -> dict[str, Any]:
             case = _existing_case(store, case_id)
+            # As for conversations: a case someone holds is handed on by them (or an admin).
+            holder = case["assigned_to"]
+            if holder and holder != staff.name and staff.role != "admin":
+                raise Refusal(409, f"这个登记由{holder}负责，只有他或管理员可以改派", assigned_to=holder)
             colleague = store.user_by_name(to)
             if not handles_conversations(colleague):
                 raise Refusal(400, f"没有可以负责登记的同事叫“{to}”")
