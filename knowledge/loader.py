@@ -270,6 +270,7 @@ REQUIRED_MESSAGES = (
     "intake_done", "intake_cancelled", "intake_expired", "case_status", "case_none", "case_notice",
     "emergency_violence", "emergency_medical", "emergency_traffic", "emergency_fire", "emergency_trapped",
     "emergency_selfharm", "emergency_plea", "confirm", "interjection", "next_steps", "intake_known",
+    "web_welcome", "web_too_fast",
 )
 
 
@@ -286,6 +287,9 @@ def load_knowledge(directory: str | Path) -> tuple[KnowledgeBase | None, list[Pr
         text = messages.get(f"emergency_{kind}")
         if isinstance(text, str) and (missing := [n for n in numbers if n not in text]):
             problems.append(Problem("messages.yaml", 0, "", f"消息 emergency_{kind} 必须写明电话 " + "、".join(missing)))
+    # A sender the web chat slows down may be one in danger typing fast.
+    if isinstance(text := messages.get("web_too_fast"), str) and not ("110" in text and "120" in text):
+        problems.append(Problem("messages.yaml", 0, "", "消息 web_too_fast 必须写明电话 110 和 120"))
     files = sorted((directory / "faq").glob("*.yaml"))
     if not files:
         problems.append(Problem("faq/", 0, "", "没有找到任何问答文件（faq/*.yaml）"))

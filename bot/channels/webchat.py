@@ -2,7 +2,12 @@
 and new users can talk to the bot without a WeChat account.
 
 The visitor is known by a random id in an HttpOnly cookie, and stored under a hash of it: the
-cookie is a bearer secret, so it never becomes an id that staff, logs or backups see. Writes require a JSON body, which a
+cookie is a bearer secret, so it never becomes an id that staff, logs or backups see.
+
+Anyone can post here without an account, so messages are limited per visitor and per address,
+and so are new visitors per address: without that, a script dropping its cookie opened one
+waiting (or urgent) conversation per message. Addresses are shared by many phones behind a
+carrier's NAT, so their limits are generous; a limited sender is told, with 110/120. Writes require a JSON body, which a
 cross-site form cannot send, and a same-origin Origin header when the browser sends one."""
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import jinja2
 from aiohttp import web
@@ -20,6 +26,7 @@ from aiohttp import web
 from bot.delivery import handle_delivery
 from bot.engine import Engine, Inbound
 from bot.httputil import json_error, parse_id, same_origin
+from bot.ratelimit import RateLimit
 from storage import AsyncStore, web_visitor_id
 
 log = logging.getLogger("gigdesk.webchat")
@@ -29,6 +36,7 @@ VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_TEXT = 1000  # characters; a rider's message is rarely a tenth of this
 MAX_BODY = 16384
+KNOWN_VISITORS = 10000  # visitors remembered as seen, so most messages need no lookup
 
 
 @dataclass
@@ -37,10 +45,15 @@ class WebChat:
     engine: Engine
     pages: jinja2.Environment
     on_change: Callable[[], None] = lambda: None  # tells open console pages
+    per_visitor: RateLimit = field(default_factory=lambda: RateLimit(20, 60.0))
+    per_address: RateLimit = field(default_factory=lambda: RateLimit(120, 60.0))
+    new_per_address: RateLimit = field(default_factory=lambda: RateLimit(10, 3600.0))
+    _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
     async def page(self, request: web.Request) -> web.Response:
-        # The greeting comes from messages.yaml like every other system message.
-        html = self.pages.get_template("chat.html").render(welcome=self.engine.message("welcome"))
+        # The greeting comes from messages.yaml like every other system message; WeChat's says
+        # 欢迎关注 and offers voice, which this page has neither of.
+        html = self.pages.get_template("chat.html").render(welcome=self.engine.message("web_welcome"))
         response = web.Response(text=html, content_type="text/html")
         self._visitor(request, response)
         response.headers["Content-Security-Policy"] = (
@@ -69,6 +82,10 @@ class WebChat:
             return json_error(400, "client_id 只能是字母、数字、-、_")
         response = web.json_response({})
         visitor = web_visitor_id(self._visitor(request, response))
+        if not await self._may_post(visitor, request.remote or "?"):
+            limited = json_error(429, self.engine.message("web_too_fast"))
+            limited.cookies.update(response.cookies)
+            return limited
         inbound = Inbound("web", visitor, "text", time.time(), text=text)
         # The client's id makes a re-sent message (flaky mobile network) count once.
         key = f"w:{visitor}:{client_id or secrets.token_hex(8)}"
@@ -78,6 +95,17 @@ class WebChat:
         response.text = json.dumps({"reply": outcome.reply_text, "outcome": outcome.reply.outcome
                                     if outcome.reply else None}, ensure_ascii=False)
         return response
+
+    async def _may_post(self, visitor: str, address: str) -> bool:
+        now = time.time()
+        if visitor not in self._seen:
+            known = await self.store.run(self.store.store.rider, f"web:{visitor}")
+            if known is None and not self.new_per_address.allow(address, now):
+                return False
+            self._seen[visitor] = None
+            if len(self._seen) > KNOWN_VISITORS:
+                self._seen.popitem(last=False)
+        return self.per_address.allow(address, now) and self.per_visitor.allow(visitor, now)
 
     async def get_messages(self, request: web.Request) -> web.Response:
         visitor = request.cookies.get(COOKIE, "")
