@@ -79,6 +79,12 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
         raise
     except asyncio.CancelledError:
         raise
+    except ConnectionResetError:
+        # The client went away mid-request (a dropped phone connection, a closed console tab):
+        # nothing to answer and nothing wrong here. 499 is nginx's status for it, so /metrics
+        # does not count it as a server error.
+        log.info("client went away during %s %s", request.method, request.path)
+        return web.Response(status=499)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if request.path == "/wechat":  # WeChat shows riders an error page for anything else

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hmac
 import io
 import ipaddress
 import json
@@ -31,16 +32,76 @@ def behind_proxy(trusted_proxy: str):
 
 
 def same_origin(request: web.Request) -> bool:
-    """No Origin header (old browsers, curl) passes; otherwise its host must be ours. The scheme
-    is not compared: behind an HTTPS proxy the app itself sees plain http."""
+    """The Origin header's host must be ours; when a browser sends none (old browsers, some
+    privacy settings), the Referer's must, as OWASP's CSRF guidance suggests. A request with
+    neither (curl, a script) passes here: for the console it still needs the session's CSRF
+    token. The scheme is not compared: behind an HTTPS proxy the app itself sees plain http."""
     origin = request.headers.get("Origin")
     if origin is None:
-        return True
+        referer = request.headers.get("Referer")
+        return referer is None or _our_host(request, referer)
+    return _our_host(request, origin)
+
+
+def _our_host(request: web.Request, url: str) -> bool:
     try:
-        netloc = urlsplit(origin).netloc
+        netloc = urlsplit(url).netloc
     except ValueError:  # e.g. "http://[abc": not a URL, so not our origin (found by tests/test_fuzz.py)
         return False
-    return netloc == request.host and origin.startswith(("http://", "https://"))
+    return netloc == request.host and url.startswith(("http://", "https://"))
+
+
+def same_secret(sent: str, expected: str) -> bool:
+    """A constant-time comparison that any text can be given: hmac.compare_digest raises
+    TypeError on non-ASCII str, which a forged cookie or form field can carry."""
+    return hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
+MAX_JSON_DEPTH = 32
+
+
+def parse_json(body: bytes) -> Any:
+    """A request body as JSON, or BadRequest. Beyond what json.loads refuses: nesting deeper
+    than any of our bodies (15,000 "[" made json.loads raise RecursionError), and lone
+    surrogates such as "\\ud800", which cannot be stored or shown (UnicodeEncodeError later)."""
+    if body.count(b"[") + body.count(b"{") > 4 * MAX_JSON_DEPTH and _too_deep(body):
+        raise BadRequest(400, "JSON 嵌套太深")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise BadRequest(400, "不是有效的 JSON") from None
+    if not _valid_text(data):
+        raise BadRequest(400, "内容里有无效的字符")
+    return data
+
+
+def _too_deep(body: bytes) -> bool:
+    """Nesting depth over MAX_JSON_DEPTH, counted without parsing (brackets inside strings
+    count too, which errs on the side of refusing a body no client of ours sends)."""
+    depth = 0
+    for byte in body:
+        if byte in b"[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif byte in b"]}":
+            depth -= 1
+    return False
+
+
+def _valid_text(value: Any) -> bool:
+    """Every string in a parsed body encodes as UTF-8 (a lone surrogate does not)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_valid_text(k) and _valid_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_valid_text(v) for v in value)
+    return True
 
 
 def parse_id(raw: str | None, max_digits: int = 18) -> int | None:
@@ -73,10 +134,7 @@ async def read_json_object(request: web.Request, max_bytes: int = 16384) -> dict
     body = await request.content.read(max_bytes + 1)
     if len(body) > max_bytes:
         raise BadRequest(413, "内容太长")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest(400, "不是有效的 JSON") from None
+    data = parse_json(body)
     if not isinstance(data, dict):
         raise BadRequest(400, "应当是一个 JSON 对象")
     return data

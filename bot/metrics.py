@@ -8,7 +8,6 @@ once per scrape, on the database thread, rather than kept in step by every code 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
 from collections.abc import Iterator
 
@@ -19,7 +18,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from bot.console.auth import public
 from bot.engine import Engine, Reply
-from bot.httputil import json_error
+from bot.httputil import json_error, same_secret
 from bot.outbox import Outbox
 from bot.reloader import KnowledgeWatcher
 from bot.settings import Settings
@@ -108,7 +107,7 @@ class Metrics:
 
 def _bearer_ok(request: web.Request, token: str) -> bool:
     scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(), token.encode())
+    return scheme.lower() == "bearer" and same_secret(sent.strip(), token)
 
 
 METRICS = web.AppKey("metrics", Metrics)

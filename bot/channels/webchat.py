@@ -25,7 +25,7 @@ from aiohttp import web
 
 from bot.delivery import handle_delivery
 from bot.engine import Engine, Inbound
-from bot.httputil import json_error, parse_id, same_origin
+from bot.httputil import BadRequest, json_error, parse_id, parse_json, same_origin
 from bot.ratelimit import RateLimit
 from storage import AsyncStore, web_visitor_id
 
@@ -69,9 +69,9 @@ class WebChat:
         if request.content_length is not None and request.content_length > MAX_BODY:
             return json_error(413, "消息太长")
         try:
-            data = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
-            return json_error(400, "不是有效的 JSON")
+            data = parse_json(await request.read())
+        except BadRequest as bad:
+            return bad.response()
         text = data.get("text") if isinstance(data, dict) else None
         if not isinstance(text, str) or not text.strip():
             return json_error(400, "text 必须是非空的文字")

@@ -39,12 +39,14 @@ class Refused(Exception):
 
 def signature(*parts: str) -> str:
     """WeChat's signature: sha1 of the sorted, concatenated parts."""
-    return hashlib.sha1("".join(sorted(parts)).encode("utf-8")).hexdigest()
+    return hashlib.sha1("".join(sorted(parts)).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def check_signature(expected_parts: tuple[str, ...], given: str | None) -> None:
-    # Constant time: wechatpy compares with != and leaks how much of a guess was right.
-    if not given or not hmac.compare_digest(signature(*expected_parts), given.lower()):
+    # Constant time: wechatpy compares with != and leaks how much of a guess was right. As bytes:
+    # compare_digest raises TypeError on a non-ASCII str.
+    if not given or not hmac.compare_digest(signature(*expected_parts).encode(),
+                                            given.lower().encode("utf-8", "surrogatepass")):
         raise Refused(403, "bad signature")
 
 

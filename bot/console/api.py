@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from storage.casework import MESSAGES_PER_RIDER_MESSAGE, WINDOW_SECONDS
 log = logging.getLogger("gigdesk.console")
 WINDOW_WARNING_SECONDS = 4 * 3600  # warn when less than this is left of the 48 hours
 NAME_CHARS = 32
+MAX_STREAMS_PER_ACCOUNT = 8  # a caseworker with several tabs open; not a script opening hundreds
 
 
 def rider_label(rider: dict[str, Any]) -> str:
@@ -81,6 +83,7 @@ class ConsoleAPI:
     hub: Hub
     passwords: PasswordChecks  # argon2 on its own threads, as for log-ins
     template: TemplateNotice | None = None
+    _streams: Counter[int] = field(default_factory=Counter)  # open event streams per account
 
     # --- who am I ----------------------------------------------------------------------------
     @requires("signed_in")
@@ -208,7 +211,19 @@ class ConsoleAPI:
 
     @requires("conversations")
     async def events(self, request: web.Request) -> web.StreamResponse:
-        return await stream(request, self.hub)
+        staff: Staff = request[STAFF]
+        if self._streams[staff.user_id] >= MAX_STREAMS_PER_ACCOUNT:
+            return json_error(429, f"这个账号已经打开了 {MAX_STREAMS_PER_ACCOUNT} 个实时页面，请关掉一些再试")
+
+        async def still_signed_in() -> bool:
+            return await self.store.run(self.store.store.session_user, staff.token_hash, time.time()) is not None
+        self._streams[staff.user_id] += 1
+        try:
+            return await stream(request, self.hub, still_signed_in)
+        finally:
+            self._streams[staff.user_id] -= 1
+            if not self._streams[staff.user_id]:
+                del self._streams[staff.user_id]
 
     # --- accounts (admin) ----------------------------------------------------------------------
     @requires("users")
@@ -283,6 +298,7 @@ class ConsoleAPI:
                 return True
         if not await self.store.run(update):
             return json_error(404, "没有这个账号")
+        self.hub.changed()  # open event streams re-check their sessions now, not in 15 s
         return web.json_response({"id": user_id, **fields})
 
     @requires("users")

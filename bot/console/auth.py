@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import hmac
 import secrets
 import time
 from collections import OrderedDict, deque
@@ -21,7 +20,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from aiohttp import web
 
-from bot.httputil import json_error, same_origin
+from bot.httputil import json_error, same_origin, same_secret
 from storage import AsyncStore
 from storage.accounts import ROLES
 
@@ -276,7 +275,7 @@ class Auth:
 
 def csrf_ok(request: web.Request, staff: Staff, form_token: str | None = None) -> bool:
     sent = request.headers.get(CSRF_HEADER) or form_token or ""
-    return same_origin(request) and hmac.compare_digest(sent.encode(), staff.csrf.encode())
+    return same_origin(request) and same_secret(sent, staff.csrf)
 
 
 def is_api(request: web.Request) -> bool:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp_sse import sse_response
 
 COALESCE_SECONDS = 0.3
+RECHECK_SECONDS = 15.0
 
 
 class Hub:
@@ -39,13 +41,19 @@ class Hub:
         return self.version
 
 
-async def stream(request: web.Request, hub: Hub) -> web.StreamResponse:
+async def stream(request: web.Request, hub: Hub, still_allowed: Callable[[], Awaitable[bool]]) -> web.StreamResponse:
+    """Until the page goes away, the server stops, or the session behind it ends (logged out,
+    expired, the account disabled): still_allowed is asked after every wake, at least every
+    RECHECK_SECONDS, so no stream outlives the access it was opened with."""
     async with sse_response(request, ping_interval=15) as response:
         version = -1
-        while response.is_connected() and not hub.closed:
-            if version != hub.version:
-                version = hub.version
-                await response.send(json.dumps({"version": version}), event="changed")
-                await asyncio.sleep(COALESCE_SECONDS)
-            await hub.wait_past(version, timeout=30)
+        try:
+            while response.is_connected() and not hub.closed and await still_allowed():
+                if version != hub.version:
+                    version = hub.version
+                    await response.send(json.dumps({"version": version}), event="changed")
+                    await asyncio.sleep(COALESCE_SECONDS)
+                await hub.wait_past(version, timeout=RECHECK_SECONDS)
+        except ConnectionResetError:  # the tab closed while we wrote: the normal end of a stream
+            pass
     return response

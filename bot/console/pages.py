@@ -2,7 +2,6 @@
 and page shells that console.js fills from the JSON API."""
 from __future__ import annotations
 
-import hmac
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,7 @@ import jinja2
 from aiohttp import web
 
 from bot.console.auth import STAFF, Auth, Staff, Throttled, public, requires, safe_next
-from bot.httputil import parse_id, same_origin
+from bot.httputil import parse_id, same_origin, same_secret
 from bot.reloader import KnowledgeWatcher
 from knowledge.check import REVIEW_MAX_AGE_DAYS
 
@@ -55,7 +54,7 @@ class Pages:
             return self._login_page(request, "/console", "请填写用户名和密码", status=400)
         target = safe_next(fields["next"])
         cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-        if not (same_origin(request) and cookie and hmac.compare_digest(cookie, fields["csrf"])):
+        if not (same_origin(request) and cookie and same_secret(cookie, fields["csrf"])):
             return self._login_page(request, target, "页面已过期，请再登录一次", status=403)
         result = await self.auth.log_in(fields["name"].strip(), fields["password"], request.remote or "?")
         if isinstance(result, Throttled):
