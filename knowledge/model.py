@@ -14,6 +14,9 @@ from jinja2.sandbox import SandboxedEnvironment
 # Sandboxed: the FAQ is edited through the console's browser form too, so a template must not
 # reach Python's internals ({{ ''.__class__.__mro__ }} and the like).
 TEMPLATES = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+# Only the names we pass exist: jinja2's globals (range, lipsum, cycler, joiner, dict,
+# namespace) are plain names too, and {{ lipsum }} sent riders a Python function's repr.
+TEMPLATES.globals.clear()
 
 
 @functools.lru_cache(maxsize=4096)

@@ -127,6 +127,11 @@ async def test_edit_keeps_comments_and_other_entries_and_riders_get_it_at_once(c
 @pytest.mark.parametrize("fields, reason", [
     ({"answer": ""}, "缺少必填项：answer"),
     ({"answer": "拨打 {{ union_hotlin }}"}, "用了不存在的变量"),
+    # jinja2's own globals passed the plain-name rule, and riders received
+    # "<function generate_lorem_ipsum at 0x…>" (found by the security review)
+    ({"answer": "拨打 {{ lipsum }}"}, "用了不存在的变量"),
+    ({"answer": "拨打 {{ range }}"}, "用了不存在的变量"),
+    ({"answer": "拨打 {{ cycler }}"}, "用了不存在的变量"),
     ({"reviewed": "2026-13-01"}, "reviewed 必须是日期"),
     ({"sources": [{"title": "劳动合同法", "date": "去年"}]}, "缺少日期或日期格式不对"),
     ({"examples": ["工资被拖欠了怎么办"]}, "一句问法只能放在一条问答里"),  # pay-withheld has it
