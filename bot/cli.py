@@ -120,7 +120,7 @@ class UserError(Exception):
 
 
 def cmd_user(args: argparse.Namespace) -> int:
-    from bot.console.auth import PasswordError, hash_password
+    from bot.console.auth import PasswordError, account_name_problem, hash_password
     from storage import Store
     from storage.accounts import ROLES
 
@@ -133,8 +133,10 @@ def cmd_user(args: argparse.Namespace) -> int:
             return 0
         user = store.user_by_name(args.name)
         if args.user_command == "add":
-            if user:
-                raise UserError(f"user {args.name} already exists")
+            if any(u["name"].lower() == args.name.lower() for u in store.users()):
+                raise UserError(f"user {args.name} already exists (names are compared ignoring case)")
+            if problem := account_name_problem(args.name, []):
+                raise UserError(problem)
             if args.role not in ROLES:
                 raise UserError(f"role must be one of {', '.join(ROLES)}")
             store.add_user(args.name, args.role, hash_password(_read_password("密码：")), now)

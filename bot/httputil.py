@@ -9,6 +9,7 @@ import io
 import ipaddress
 import json
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -172,9 +173,12 @@ def parse_day(raw: str | None) -> dt.date | None:
 
 
 def csv_safe(value: Any) -> str:
-    """Text that starts like a formula is quoted, so a rider cannot put one into Excel."""
+    """Text that starts like a formula is quoted, so a rider cannot put one into Excel. Looking
+    past invisible format characters (a zero-width space, a direction mark) and reading the
+    full-width ＝＋－＠ a Chinese keyboard types as what spreadsheets take them for."""
     text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    first = unicodedata.normalize("NFKC", next((c for c in text if unicodedata.category(c) != "Cf"), ""))
+    return "'" + text if first in ("=", "+", "-", "@") or text[:1] in ("\t", "\r") else text
 
 
 def csv_response(header: list[str], rows: Iterable[Iterable[Any]], filename: str) -> web.Response:

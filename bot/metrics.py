@@ -8,6 +8,7 @@ once per scrape, on the database thread, rather than kept in step by every code 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from collections.abc import Iterator
 
@@ -50,6 +51,7 @@ class Metrics:
     def __init__(self, settings: Settings, store: AsyncStore, engine: Engine, outbox: Outbox,
                  watcher: KnowledgeWatcher):
         self.token = settings.metrics_token
+        self.demo = settings.demo
         self.store = store
         self.registry = registry = CollectorRegistry()
         ProcessCollector(registry=registry)  # memory, CPU, open files of this process
@@ -89,6 +91,8 @@ class Metrics:
 
     @public
     async def serve(self, request: web.Request) -> web.Response:
+        if not self.token and not self.demo and not _loopback(request.remote):
+            return json_error(403, "没有设置 metrics_token 时，/metrics 只对本机开放（GIGDESK_METRICS_TOKEN）")
         if self.token and not _bearer_ok(request, self.token):
             response = json_error(401, "需要访问令牌：Authorization: Bearer <令牌>")
             response.headers["WWW-Authenticate"] = 'Bearer realm="gigdesk metrics"'
@@ -103,6 +107,14 @@ class Metrics:
         # The classic text format: every Prometheus version reads it.
         return web.Response(body=generate_latest(self.registry),
                             headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
+
+
+def _loopback(address: str | None) -> bool:
+    """The request came from this machine (after behind_proxy: nginx's X-Real-IP counts)."""
+    try:
+        return address is not None and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def _bearer_ok(request: web.Request, token: str) -> bool:

@@ -78,7 +78,8 @@ class Settings:
     outbox_stuck_minutes: float = _setting(10.0, "Minutes a message may be due in the outbox without being "
                                            "tried before /readyz reports the outbox stuck.")
     metrics_token: str = _setting("", "When set, /metrics requires \"Authorization: Bearer <token>\" (empty: "
-                                  "open; keep /metrics away from the internet in nginx either way).",
+                                  "only this machine may read it, or anyone in demo mode; keep /metrics away "
+                                  "from the internet in nginx either way).",
                                   "GIGDESK_METRICS_TOKEN", secret=True)
     demo: bool = _setting(False, "Demo mode: a demo token, no customer-service API needed. Never in production.")
 

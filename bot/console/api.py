@@ -13,7 +13,8 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from bot.console.auth import STAFF, PasswordChecks, PasswordError, Staff, handles_conversations, requires
+from bot.console.auth import (STAFF, PasswordChecks, PasswordError, Staff, account_name_problem,
+                              handles_conversations, requires)
 from bot.console.casework import MAX_NOTE_CHARS, Casework, Refusal, conversation_view
 from bot.console.live import Hub, stream
 from bot.httputil import BadRequest, json_error, parse_id, read_json_object, text_field
@@ -238,6 +239,8 @@ class ConsoleAPI:
         try:
             data = await read_json_object(request)
             name = text_field(data, "name", NAME_CHARS)
+            if problem := account_name_problem(name, []):
+                raise BadRequest(400, problem)
             role = text_field(data, "role", 16)
             password = data.get("password")
             if role not in ROLES:
@@ -254,14 +257,14 @@ class ConsoleAPI:
         def add() -> int | None:
             store = self.store.store
             with store.transaction():
-                if store.user_by_name(name):
+                if account_name_problem(name, [u["name"] for u in store.users()]):
                     return None
                 user_id = store.add_user(name, role, hashed, time.time())
                 store.audit(staff.name, "user_add", f"user:{name}", time.time(), role=role)
                 return user_id
         user_id = await self.store.run(add)
         if user_id is None:
-            return json_error(409, f"已经有叫“{name}”的账号")
+            return json_error(409, f"已经有叫“{name}”的账号（不分大小写）")
         return web.json_response({"id": user_id, "name": name, "role": role}, status=201)
 
     @requires("users")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import re
 import secrets
 import time
 from collections import OrderedDict, deque
@@ -49,6 +50,21 @@ def handles_conversations(user: dict) -> bool:
 
 class PasswordError(ValueError):
     pass
+
+
+# Letters, digits, . _ - and Chinese characters. Everything else is refused: a Cyrillic "а"
+# makes "аdmin" look like "admin" in the audit log, and an RTL override or a zero-width space
+# makes one name display as another.
+ACCOUNT_NAME = re.compile(r"[A-Za-z0-9._\-\u4e00-\u9fff]{1,32}")
+
+
+def account_name_problem(name: str, existing: list[str]) -> str | None:
+    """Why this name cannot be a new account's, or None."""
+    if not ACCOUNT_NAME.fullmatch(name):
+        return "用户名只能用字母、数字、汉字和 . _ -，最多 32 个字"
+    if name.lower() in {e.lower() for e in existing}:
+        return f"已经有叫 {name} 的账号（不分大小写）"
+    return None
 
 
 def check_new_password(password: str) -> None:
