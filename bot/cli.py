@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 from aiohttp import web
 
@@ -64,9 +66,14 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     engine = Engine(build_brain(load_or_fail(settings.knowledge_dir)), template_context(settings))
-    store = Store(settings.db_path)
+    # A throw-away database unless asked: a terminal test once showed up in the caseworkers'
+    # queue of a running server as an urgent web-chat rider.
+    scratch = None if args.keep else tempfile.TemporaryDirectory(prefix="gigdesk-chat-")
+    db_path = settings.db_path if args.keep else Path(scratch.name) / "gigdesk.db"
+    store = Store(db_path)
     visitor = f"terminal-{uuid.uuid4().hex[:12]}"
-    print("和机器人对话（输入 q 退出）。", flush=True)
+    where = f"写入 {db_path}，工作人员会在队列里看到（标为终端测试）" if args.keep else "用的是临时数据库，退出后删除"
+    print(f"和机器人对话（输入 q 退出）。{where}。", flush=True)
     try:
         for line in sys.stdin if not sys.stdin.isatty() else iter(lambda: input("你：") + "\n", None):
             text = line.strip()
@@ -84,6 +91,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
         pass
     finally:
         store.close()
+        if scratch is not None:
+            scratch.cleanup()
     return 0
 
 
@@ -343,6 +352,8 @@ def parser() -> argparse.ArgumentParser:
 
     chat = sub.add_parser("chat", parents=[common], help="talk to the bot in the terminal")
     chat.add_argument("-v", "--verbose", action="store_true", help="show which entry answered and its score")
+    chat.add_argument("--keep", action="store_true",
+                      help="write into the data directory's database (a running server's queue sees it)")
     chat.set_defaults(func=cmd_chat)
 
     kb = sub.add_parser("kb", help="check and measure the FAQ files").add_subparsers(dest="kb_command",

@@ -155,13 +155,22 @@ def test_serve_demo_answers_the_web_chat(tmp_path):
 
 # --- chat in the terminal ------------------------------------------------------------------------
 
-def test_chat_answers_hands_off_and_records(tmp_path):
+def test_chat_uses_a_throw_away_database_unless_asked(tmp_path):
     data_dir = tmp_path / "data"
-    result = gigdesk(["chat", "--data-dir", str(data_dir)], tmp_path,
+    result = gigdesk(["chat", "--data-dir", str(data_dir)], tmp_path, stdin="转人工\nq\n")
+    assert result.returncode == 0, result.stderr
+    assert "临时数据库" in result.stdout and HANDOFF_TEXT in result.stdout
+    assert not (data_dir / "gigdesk.db").exists()  # a running server's queue never sees it
+
+
+def test_chat_keep_answers_hands_off_and_records(tmp_path):
+    data_dir = tmp_path / "data"
+    result = gigdesk(["chat", "--keep", "--data-dir", str(data_dir)], tmp_path,
                      stdin=f"{DEPOSIT}\n转人工\nq\n工资被拖欠怎么办\n")
     assert result.returncode == 0, result.stderr
     replies = [line for line in result.stdout.splitlines() if line.startswith("机器人：")]
     assert len(replies) == 2  # nothing after "q"
+    assert str(data_dir / "gigdesk.db") in result.stdout and "终端测试" in result.stdout  # said loudly
     assert "押金" in replies[0]
     assert "依据" in result.stdout
     assert HANDOFF_TEXT in replies[1]

@@ -32,6 +32,8 @@ MAX_STREAMS_PER_ACCOUNT = 8  # a caseworker with several tabs open; not a script
 
 def rider_label(rider: dict[str, Any]) -> str:
     """Enough to tell riders apart on a shift, without showing the whole openid."""
+    if rider["openid"].startswith("terminal-"):  # gigdesk chat --keep
+        return f"终端测试 …{rider['openid'][-6:]}"
     kind = "微信" if rider["channel"] == "wechat" else "网页"
     return f"{kind}用户 …{rider['openid'][-6:]}"
 
