@@ -35,13 +35,24 @@ class Casework:
             f"UPDATE conversations SET state = 'assigned', assigned_to = ?, claimed_at = ?, updated_at = ? "
             f"WHERE id = ? AND state IN ({', '.join('?' * len(CLAIMABLE))})",
             [name, now, now, conversation_id, *CLAIMABLE])
-        return cursor.rowcount == 1
+        if cursor.rowcount != 1:
+            return False
+        self.db.execute(
+            "INSERT INTO claims (conversation_id, caseworker, waited_from, claimed_at)"
+            " SELECT id, ?, CASE WHEN waiting_since <= ? THEN waiting_since END, ? FROM conversations WHERE id = ?",
+            [name, now, now, conversation_id])
+        return True
 
     def reassign(self, conversation_id: int, holder: str, to: str, now: float) -> bool:
         cursor = self.db.execute(
             "UPDATE conversations SET assigned_to = ?, claimed_at = ?, updated_at = ? "
             "WHERE id = ? AND state = 'assigned' AND assigned_to = ?", [to, now, now, conversation_id, holder])
-        return cursor.rowcount == 1
+        if cursor.rowcount != 1:
+            return False
+        self.end_claim(conversation_id, now, "transferred")
+        self.db.execute("INSERT INTO claims (conversation_id, caseworker, claimed_at) VALUES (?, ?, ?)",
+                        [conversation_id, to, now])
+        return True
 
     def release(self, conversation_id: int, holder: str, now: float) -> bool:
         """Back to the queue; the wait starts again, so it is not escalated at once."""
@@ -49,13 +60,24 @@ class Casework:
             "UPDATE conversations SET state = 'waiting', assigned_to = NULL, waiting_since = ?,"
             " escalated_at = NULL, updated_at = ? WHERE id = ? AND state = 'assigned' AND assigned_to = ?",
             [now, now, conversation_id, holder])
-        return cursor.rowcount == 1
+        if cursor.rowcount != 1:
+            return False
+        self.end_claim(conversation_id, now, "released")
+        return True
 
     def close_conversation(self, conversation_id: int, now: float) -> bool:
         cursor = self.db.execute(
             "UPDATE conversations SET state = 'closed', closed_at = ?, updated_at = ?, pending = NULL "
             "WHERE id = ? AND state != 'closed'", [now, now, conversation_id])
-        return cursor.rowcount == 1
+        if cursor.rowcount != 1:
+            return False
+        self.end_claim(conversation_id, now, "closed")
+        return True
+
+    def end_claim(self, conversation_id: int, now: float, how: str) -> None:
+        """The caseworker holding the conversation (if any) stops holding it."""
+        self.db.execute("UPDATE claims SET ended_at = ?, ended_by = ? WHERE conversation_id = ? AND ended_at IS NULL",
+                        [now, how, conversation_id])
 
     def rider_conversations(self, rider_id: str) -> list[dict[str, Any]]:
         return list(self.db.query(

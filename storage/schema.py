@@ -294,3 +294,32 @@ def m008_hash_web_visitor_ids(db: Database) -> None:
         _, cookie, client_id = row["key"].split(":", 2)
         db.execute("UPDATE deliveries SET key = ? WHERE key = ?",
                    [f"w:{web_visitor_id(cookie)}:{client_id}", row["key"]])
+
+
+@migrations()
+def m009_claims(db: Database) -> None:
+    # One row per time a caseworker holds a conversation, so the dashboard's waiting and
+    # handling times stay exact after a release or a transfer (conversations.claimed_at kept
+    # only the last claim). Only staff names and times: nothing of the rider, so retention
+    # leaves these rows alone.
+    db["claims"].create({
+        "id": int,
+        "conversation_id": int,
+        "caseworker": str,
+        "waited_from": float,  # when the rider joined the queue; NULL for a transfer
+        "claimed_at": float,
+        "ended_at": float,     # NULL while held
+        "ended_by": str,       # released | transferred | closed
+    }, pk="id")
+    db["claims"].create_index(["conversation_id", "ended_at"])
+    db["claims"].create_index(["claimed_at"])
+    db["claims"].create_index(["ended_by", "ended_at"])
+    # What the old columns still tell: the last claim of each conversation.
+    db.execute(
+        "INSERT INTO claims (conversation_id, caseworker, waited_from, claimed_at, ended_at, ended_by) "
+        "SELECT id, COALESCE(assigned_to, '?'),"
+        " CASE WHEN waiting_since <= claimed_at THEN waiting_since END, claimed_at,"
+        " CASE WHEN state = 'assigned' THEN NULL"
+        "      WHEN assigned_to IS NOT NULL THEN closed_at ELSE COALESCE(waiting_since, updated_at) END,"
+        " CASE WHEN state = 'assigned' THEN NULL WHEN assigned_to IS NOT NULL THEN 'closed' ELSE 'released' END "
+        "FROM conversations WHERE claimed_at IS NOT NULL")

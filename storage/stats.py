@@ -111,18 +111,19 @@ class Stats:
                 entries[entry] = entries.get(entry, 0) + n
 
     def _handoffs(self, days: DayRange, now: float) -> dict[str, Any]:
-        """Waiting: from joining the queue (waiting_since) to a caseworker claiming it, for
-        claims within the range. Handling: from the claim to the end, for conversations a
-        person held when they ended within the range (assigned_to is cleared on release, so
-        one the rider ended while back in the queue is not counted as handled)."""
+        """From the claims table (one row per time a person held a conversation). Waiting: from
+        joining the queue to a caseworker claiming it, for claims within the range (a claim
+        after a release counts its own wait; a transfer is no wait). Handling: the time people
+        held a conversation, summed over its claims, for conversations a person closed (or
+        the rider ended while a person held it) within the range."""
         waits = [s for (s,) in self.db.execute(
-            "SELECT claimed_at - waiting_since FROM conversations"
-            " WHERE claimed_at >= ? AND claimed_at < ? AND waiting_since IS NOT NULL"
-            " AND claimed_at >= waiting_since", [days.start, days.end])]
+            "SELECT claimed_at - waited_from FROM claims"
+            " WHERE claimed_at >= ? AND claimed_at < ? AND waited_from IS NOT NULL", [days.start, days.end])]
         handling = [s for (s,) in self.db.execute(
-            "SELECT closed_at - claimed_at FROM conversations"
-            " WHERE closed_at >= ? AND closed_at < ? AND claimed_at IS NOT NULL AND assigned_to IS NOT NULL"
-            " AND closed_at >= claimed_at", [days.start, days.end])]
+            "SELECT SUM(held.ended_at - held.claimed_at) FROM claims last"
+            " JOIN claims held ON held.conversation_id = last.conversation_id AND held.ended_at IS NOT NULL"
+            " WHERE last.ended_by = 'closed' AND last.ended_at >= ? AND last.ended_at < ?"
+            " GROUP BY last.id", [days.start, days.end])]
         waiting, oldest = self.db.execute(
             "SELECT COUNT(*), MIN(waiting_since) FROM conversations WHERE state = 'waiting'").fetchone()
         return {"wait": summary(waits), "handling": summary(handling), "waiting_now": waiting,

@@ -135,6 +135,8 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
         fields = {**fields, "updated_at": now}
         assignments = ", ".join(f"[{name}] = ?" for name in _columns(fields))
         self.db.execute(f"UPDATE conversations SET {assignments} WHERE id = ?", [*fields.values(), conversation_id])
+        if fields.get("state") == "closed":  # e.g. the rider's 结束人工 while a person held it
+            self.end_claim(conversation_id, now, "closed")
 
     def conversations_in_state(self, state: str) -> list[dict[str, Any]]:
         return list(self.db["conversations"].rows_where("state = ?", [state],

@@ -173,11 +173,27 @@ async def test_wait_and_handling_times_median_and_90th_percentile(client, consol
     assert (await staff.post(f"/api/conversations/{ids[1]}/release"))[0] == 200
     assert "回到自动回答" in await send_text(client, "结束人工", openid="o_live2")
     live = (await stats(staff))["handoffs"]
-    # a release starts the wait again (storage/casework.py), so the released one's first wait
-    # is no longer known: only the closed one's wait is counted
-    assert live["wait"]["count"] == 1 and 0 <= live["wait"]["p90"] < 60
+    # each claim keeps its own wait (the claims table), so the released one's counts too
+    assert live["wait"]["count"] == 2 and 0 <= live["wait"]["p90"] < 60
     assert live["handling"]["count"] == 1 and 0 <= live["handling"]["median"] < 60
     assert live["waiting_now"] == 1 and 0 <= live["longest_wait_now"] < 60
+
+
+async def test_times_stay_exact_through_a_release_and_a_transfer(client, console):
+    """Found by a new user: after a claim and a release the dashboard said nobody had been
+    handed over. Each claim is its own row now."""
+    app, queued = client.app, at("2026-05-06", "10:00")
+    await engine_says(app, "o_moved", "转人工", queued)
+    store = app[STORE].store
+    cid = store.open_conversation("wechat:o_moved", queued)["id"]
+    assert store.claim(cid, "李四", queued + 60)          # waited 60 s
+    assert store.release(cid, "李四", queued + 160)       # held 100 s, back in the queue
+    assert store.claim(cid, "王五", queued + 460)         # waited 300 s more
+    assert store.reassign(cid, "王五", "李四", queued + 560)  # held 100 s; a transfer is no wait
+    assert store.close_conversation(cid, queued + 760)     # held 200 s
+    handoffs = (await stats(await console("李四"), "?from=2026-05-06&to=2026-05-06"))["handoffs"]
+    assert handoffs["wait"] == {"count": 2, "median": 180.0, "p90": 300.0}
+    assert handoffs["handling"] == {"count": 1, "median": 400.0, "p90": 400.0}
 
 
 def test_summary_of_one_and_of_ten():
@@ -336,4 +352,29 @@ def test_every_query_reads_an_index_range_not_the_table(tmp_path):
         elif "claimed_at >=" in sql or "closed_at >=" in sql:
             assert "SEARCH" in plan and "USING" in plan and "INDEX" in plan, (sql, plan)
         assert "SCAN messages" not in plan and "SCAN conversations" not in plan, (sql, plan)
+    store.close()
+
+
+def test_claims_are_filled_in_from_conversations_that_were_claimed_before_the_table(tmp_path):
+    from sqlite_utils import Database
+
+    from storage import Store
+    from storage.schema import migrations
+
+    old = Database(tmp_path / "old.db")
+    migrations.apply(old, stop_before="m009_claims")
+    old["riders"].insert({"id": "wechat:o1", "channel": "wechat", "openid": "o1", "first_seen_at": 0})
+    rows = [  # closed by a person; held now; released back to the queue
+        {"state": "closed", "assigned_to": "li", "waiting_since": 100.0, "claimed_at": 160.0, "closed_at": 400.0},
+        {"state": "assigned", "assigned_to": "wang", "waiting_since": 100.0, "claimed_at": 130.0},
+        {"state": "waiting", "assigned_to": None, "waiting_since": 500.0, "claimed_at": 200.0},
+    ]
+    for row in rows:
+        old["conversations"].insert({"rider_id": "wechat:o1", "created_at": 0.0, "updated_at": 0.0, **row})
+    old.close()
+    store = Store(tmp_path / "old.db")
+    claims = [(c["caseworker"], c["waited_from"], c["claimed_at"], c["ended_at"], c["ended_by"])
+              for c in store.db["claims"].rows_where(order_by="conversation_id")]
+    assert claims == [("li", 100.0, 160.0, 400.0, "closed"), ("wang", 100.0, 130.0, None, None),
+                      ("?", None, 200.0, 500.0, "released")]
     store.close()
