@@ -99,6 +99,11 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     response.headers["X-Content-Type-Options"] = "nosniff"
 
 
+async def favicon(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(HERE / "static" / "favicon.svg",
+                            headers={"Content-Type": "image/svg+xml", "Cache-Control": "max-age=86400"})
+
+
 async def to_chat(request: web.Request) -> web.Response:
     raise web.HTTPFound("/chat")
 
@@ -143,6 +148,9 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
     unanswered_api.setup(app, console_pages, store, engine)
     openapi.setup(app)
     app.router.add_static("/static", HERE / "static")
+    # Browsers ask for /favicon.ico whatever the page links; without this every console page
+    # logged a 404.
+    app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/", to_chat)
 
     async def begin_stopping(app: web.Application) -> None:
