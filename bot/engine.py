@@ -122,7 +122,9 @@ class Engine:
     # --- events ------------------------------------------------------------------------------
     def _event(self, store: Store, brain: Brain, inbound: Inbound, conversation: dict[str, Any]) -> Reply | None:
         event = inbound.event
-        if event in ("subscribe", "subscribe_scan"):
+        # wechatpy renames a subscribe from a QR code (subscribe_scan) or a product page
+        # (EventKey scanbarcode|… or scanimage|…: subscribe_scan_product); all are welcomed.
+        if event in ("subscribe", "subscribe_scan", "subscribe_scan_product"):
             store.set_subscribed(conversation["rider_id"], True, inbound.received_at)
             return self._say(brain, "welcome", "welcome")
         if event == "unsubscribe":
@@ -133,6 +135,8 @@ class Engine:
             if entry is None:
                 return self._say(brain, "welcome", "menu_unknown")
             return self._answer(store, brain, conversation, entry, None, "menu", inbound.received_at)
+        if event == "scancode_waitmsg":  # WeChat shows 消息接收中 until it gets a reply
+            return self._say(brain, "scan_received", "scan_received")
         return None  # VIEW, SCAN, LOCATION reports and unknown events need no reply
 
     # --- text ----------------------------------------------------------------------------------
@@ -149,6 +153,9 @@ class Engine:
             if brain.back_to_bot.found_in(cleaned):
                 store.update_conversation(conversation["id"], now, state="closed", closed_at=now)
                 return self._say(brain, "back_to_bot", "back_to_bot")
+            if conversation["state"] == "waiting" and cleaned and \
+                    (answered := self._while_waiting(store, brain, reading, conversation, now)):
+                return answered
             return self._holding(store, brain, conversation, now)
         if brain.asks_for_a_person(reading):
             return self._hand_off(store, brain, conversation, "asked", now)
@@ -175,20 +182,13 @@ class Engine:
 
     def _match(self, store: Store, brain: Brain, reading: Reading, conversation: dict[str, Any],
                message_id: int, now: float) -> Reply:
-        text, found = reading.text, reading.found
+        text = reading.text
         candidates = brain.rank(reading)
-        decision = decide(candidates, self.thresholds, names_a_topic=bool(found.topics))
-        context = self._context(conversation, now)
-        # A new topic wins; a message that asks something of the topic (an aspect such as 材料,
-        # or a short 北京的呢) without a confident answer of its own is read within the last one.
-        if context and not (decision.kind == "answer" and found.topics) and self._asks_more(reading):
-            if followed := self._follow_up(brain, context, text, found):
-                return self._answer(store, brain, conversation, followed[0], followed[1], "followup", now,
-                                    context["text"] + "，" + text)
+        decision = decide(candidates, self.thresholds, names_a_topic=bool(reading.found.topics))
+        if sure := self._sure_answer(brain, reading, conversation, now, candidates, decision):
+            entry, score, outcome, asked = sure
+            return self._answer(store, brain, conversation, entry, score, outcome, now, asked)
         top = candidates[0] if candidates else None
-        if decision.kind == "answer":
-            entry = brain.kb.entry(top.entry_id)
-            return self._answer(store, brain, conversation, entry, top.score, "answer", now, text)
         # A yes/no question is asking back too: staff review it with the other clarify questions.
         store.record_unanswered(message_id, conversation["rider_id"], text, reading.normalised,
                                 "clarify" if decision.kind == "confirm" else decision.kind,
@@ -209,6 +209,40 @@ class Engine:
         name = "fallback_offer_human" if misses >= MISSES_BEFORE_OFFERING_A_PERSON else "fallback"
         return self._say(brain, name, "fallback", intent=top.entry_id if top else "",
                          score=top.score if top else None)
+
+    def _sure_answer(self, brain: Brain, reading: Reading, conversation: dict[str, Any], now: float,
+                     candidates: list, decision) -> tuple[Entry, float | None, str, str] | None:
+        """(entry, score, outcome, the words it answers) when the bot is sure, else None.
+        A new topic wins; a message that asks something of the topic (an aspect such as 材料,
+        or a short 北京的呢) without a confident answer of its own is read within the last one."""
+        context = self._context(conversation, now)
+        found = reading.found
+        if context and not (decision.kind == "answer" and found.topics) and self._asks_more(reading):
+            if followed := self._follow_up(brain, context, reading.text, found):
+                return followed[0], followed[1], "followup", context["text"] + "，" + reading.text
+        if decision.kind == "answer":
+            return brain.kb.entry(candidates[0].entry_id), candidates[0].score, "answer", reading.text
+        return None
+
+    def _while_waiting(self, store: Store, brain: Brain, reading: Reading, conversation: dict[str, Any],
+                       now: float) -> Reply | None:
+        """A rider waiting for a person still gets what the bot is sure of, and is told the
+        person will still reply: after a 转人工 or an emergency riders go on asking (要留啥证据,
+        医药费谁出), and a bare "please wait" left them with nothing. Only while waiting: once
+        a caseworker holds the conversation, they answer."""
+        pending = json.loads(conversation["pending"] or "{}")
+        chosen = self._chosen(reading.cleaned, pending.get("choices") or [])
+        if chosen and (entry := brain.kb.entry(chosen)):
+            sure = (entry, None, "chosen", reading.text)
+        else:
+            candidates = brain.rank(reading)
+            decision = decide(candidates, self.thresholds, names_a_topic=bool(reading.found.topics))
+            sure = self._sure_answer(brain, reading, conversation, now, candidates, decision)
+        if sure is None:
+            return None
+        entry, score, outcome, asked = sure
+        reply = self._answer(store, brain, conversation, entry, score, outcome, now, asked)
+        return dataclasses.replace(reply, text=reply.text + "\n" + self._render(brain, "still_waiting"))
 
     def _follow_up(self, brain: Brain, context: dict[str, Any], text: str,
                    found: Found) -> tuple[Entry, float | None] | None:

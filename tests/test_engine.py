@@ -18,11 +18,29 @@ async def test_handoff_then_rider_returns_to_bot(client):
     assert "工作人员" in reply and "结束人工" in reply
     conv = conversation(client, "o_h")
     assert conv["state"] == "waiting" and conv["reason"] == "asked"
-    held = await send_text(client, "押金不给退怎么办", openid="o_h")
-    assert "已转给工作人员" in held and "依据" not in held  # the bot stays out of it
+    # While waiting, what the bot is sure of is still answered, with word that a person will
+    # reply; the rider stays in the queue. What it cannot answer gets the holding note.
+    waiting = await send_text(client, "押金不给退怎么办", openid="o_h")
+    assert "押金" in waiting and "依据" in waiting and "还在等工作人员" in waiting
+    assert conversation(client, "o_h")["state"] == "waiting"
+    held = await send_text(client, "今天晚上吃什么好", openid="o_h")
+    assert "已转给工作人员" in held and "回答不了" not in held
     back = await send_text(client, "结束人工", openid="o_h")
     assert "回到自动回答" in back
     assert "押金" in await send_text(client, "押金不给退怎么办", openid="o_h")
+
+
+async def test_once_a_caseworker_holds_the_conversation_the_bot_stays_out_of_it(client):
+    await send_text(client, "转人工", openid="o_held")
+    assert client.app[STORE].store.claim(conversation(client, "o_held")["id"], "li", 1.0)
+    assert await send_text(client, "押金不给退怎么办", openid="o_held") == ""  # the caseworker answers
+
+
+async def test_a_follow_up_after_an_emergency_is_answered_while_the_rider_waits(client):
+    await send_text(client, "送件的时候被客户家的狗咬了 腿上破了在出血", openid="o_bite")
+    assert conversation(client, "o_bite")["state"] == "waiting"
+    reply = await send_text(client, "那我要留什么证据", openid="o_bite")
+    assert "证据" in reply and "还在等工作人员" in reply
 
 
 async def test_emergency_answers_hotlines_first_and_marks_urgent(client):

@@ -20,22 +20,17 @@ SAMPLES = sorted(PEERS.glob("*/*.xml"))
 # A plain subscribe (no EventKey): the welcome every kind of subscribe should get.
 PLAIN_SUBSCRIBE = PEERS / "wechatpy" / "001_events_subscribe_event.xml"
 
-# Known defects. Remove a file from these sets once the bot is fixed; strict=True makes the
-# test fail (XPASS) as soon as a marked sample starts passing, so the marks cannot go stale.
+# The two defects this replay found (both fixed in bot/engine.py): a subscribe from a product
+# page got no welcome, and scancode_waitmsg got "success" (WeChat shows 消息接收中 until a
+# reply comes). These sets name the samples of each, checked below to stay exact.
 SUBSCRIBE_SCAN_PRODUCT = {  # subscribe with EventKey "scanbarcode|..." / "scanimage|..."
     "wechatpy/045_parser_parse_subscribe_scan_product_event.xml",
     "wechatpy/046_parser_parse_subscribe_scan_product_event_2.xml",
 }
-SCANCODE_WAITMSG = {  # WeChat shows 消息接收中 until it gets a reply
+SCANCODE_WAITMSG = {
     "wechatpy/010_events_scan_code_waitmsg_event.xml",
     "werobot/007_handler_scan_waitmsg_handler.xml",
     "werobot/053_parser_scan_waitmsg_event.xml",
-}
-KNOWN_DEFECTS = {
-    **{name: "subscribe with a scanbarcode|/scanimage| EventKey (wechatpy: subscribe_scan_product) "
-             "gets 'success' instead of the welcome a plain subscribe gets" for name in SUBSCRIBE_SCAN_PRODUCT},
-    **{name: "scancode_waitmsg gets 'success'; it needs a text reply or WeChat shows 消息接收中"
-       for name in SCANCODE_WAITMSG},
 }
 
 
@@ -59,9 +54,7 @@ def is_scancode_waitmsg(root: ET.Element) -> bool:
 
 
 def param(path: Path):
-    name = name_of(path)
-    marks = [pytest.mark.xfail(strict=True, reason=KNOWN_DEFECTS[name])] if name in KNOWN_DEFECTS else []
-    return pytest.param(path, id=name, marks=marks)
+    return pytest.param(path, id=name_of(path))
 
 
 async def replay(client, xml: str) -> str | None:
@@ -93,8 +86,7 @@ def test_there_are_enough_samples():
     assert len(SAMPLES) >= 100, per_peer
 
 
-def test_known_defect_marks_name_exactly_the_affected_samples():
-    # Keeps the xfail sets honest: they must list every affected sample and nothing else.
+def test_the_defect_sets_name_exactly_the_affected_samples():
     roots = {name_of(p): ET.fromstring(p.read_text("utf-8")) for p in SAMPLES}
     assert SUBSCRIBE_SCAN_PRODUCT == {n for n, r in roots.items() if is_subscribe_scan_product(r)}
     assert SCANCODE_WAITMSG == {n for n, r in roots.items() if is_scancode_waitmsg(r)}

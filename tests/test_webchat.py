@@ -180,8 +180,10 @@ async def test_handoff_in_web_chat(client):
     assert body["outcome"] == "handoff"
     waiting = client.app[STORE].store.conversations_in_state("waiting")
     assert len(waiting) == 1 and waiting[0]["rider_id"].startswith("web:")
-    # while waiting for a person, the bot holds rather than answering
-    assert HOLDING_TEXT in (await say(client, DEPOSIT))["reply"]
+    # while waiting for a person, the bot holds on what it cannot answer...
+    assert HOLDING_TEXT in (await say(client, "今天晚上吃什么好"))["reply"]
+    # ...and answers what it can, saying the person will still reply
+    assert "还在等工作人员" in (await say(client, DEPOSIT))["reply"]
 
 
 async def test_page_served_with_csp_and_cookie(client):
