@@ -14,6 +14,8 @@ from intents.rules import RuleSet, compile_concepts
 from intents.triggers import PhraseSet
 from knowledge import KnowledgeBase
 
+OFF_TOPIC = "~offtopic"  # the classifier's label for offtopic.yaml; never an entry id
+
 
 @dataclass(frozen=True)
 class Reading:
@@ -62,6 +64,11 @@ class Brain:
             return self.matcher.match_normalised(reading.normalised, topics, limit=limit)
         lexical = {c.entry_id: c for c in self.matcher.match_normalised(reading.normalised, topics, limit=8)}
         probabilities = self.classifier.probabilities(features(reading.normalised, topics))
+        # Off-topic is a class of its own (offtopic.yaml): when it is the likeliest and the
+        # message names no topic, nothing is offered (no menu of unrelated entries for 附近有啥好吃的).
+        off = probabilities.pop(OFF_TOPIC, 0.0)
+        if not reading.found.topics and probabilities and off > max(probabilities.values()):
+            return []
         likely = sorted(probabilities, key=probabilities.get, reverse=True)[:8]
         scored = [Candidate(entry_id, round(50 * probabilities.get(entry_id, 0.0)
                                             + 0.5 * (lexical[entry_id].score if entry_id in lexical else 0.0), 1),
@@ -109,7 +116,8 @@ def build_brain(kb: KnowledgeBase) -> Brain:
                                                                *t.back_to_bot, *t.report, *t.case_status))
     model = trained_danger(d.examples, d.calm + everyday + tuple(text for e in kb.entries for text in e.examples))
     danger = DangerDetector(d.concepts, d.kinds, d.ignore, d.not_now, d.policy, d.now, d.severe, model)
-    docs = tuple((e.id, text) for e in kb.entries for text in (*e.examples, *e.keywords, e.title))
+    docs = tuple((e.id, text) for e in kb.entries for text in (*e.examples, *e.keywords, e.title)) + \
+        tuple((OFF_TOPIC, text) for text in kb.offtopic)
     classifier = trained(docs, tuple(sorted(kb.synonyms.items())),
                          tuple(sorted(kb.concepts.topics.items())))
     t = kb.triggers

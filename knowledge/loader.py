@@ -316,6 +316,11 @@ def load_knowledge(directory: str | Path) -> tuple[KnowledgeBase | None, list[Pr
             if target not in seen:
                 problems.append(Problem(entry.file, entry.line, entry.id, f"related 指向不存在的问答 {target}"))
     danger = _load_danger(directory / "danger.yaml", problems)
+    offtopic = _load_offtopic(directory / "offtopic.yaml", problems)
+    phrasings = {text: entry.id for entry in seen.values() for text in entry.examples}
+    for text in offtopic:
+        if text in phrasings:
+            problems.append(Problem("offtopic.yaml", 0, "", f"「{text}」也是问答 {phrasings[text]} 的问法：不能既是问答又是无关的话"))
     case_kinds = _load_case_kinds(directory / "cases.yaml", problems)
     for kind in case_kinds:
         for topic in kind.topics:
@@ -325,7 +330,7 @@ def load_knowledge(directory: str | Path) -> tuple[KnowledgeBase | None, list[Pr
         return None, problems
     return KnowledgeBase(entries=tuple(seen.values()), synonyms=synonyms, triggers=triggers,
                          messages=messages, menu=menu, case_kinds=case_kinds, concepts=concepts,
-                         platforms=platforms,
+                         platforms=platforms, offtopic=offtopic,
                          danger=danger), problems
 
 
@@ -402,6 +407,16 @@ def _load_danger(path: Path, problems: list[Problem]) -> DangerSpec:
                                 f"（例如“{word}了”），骑手说这句话时机器人会认不出危险：请删掉或改长"))
     examples, calm = _load_danger_examples(path.parent / "danger_examples.yaml", problems)
     return DangerSpec(concepts=concepts, kinds=kinds, examples=examples, calm=calm, **lists)
+
+
+def _load_offtopic(path: Path, problems: list[Problem]) -> tuple[str, ...]:
+    data = _top_mapping(path, problems, "examples")
+    if data is None:
+        return ()
+    examples = _text_list(data.get("examples", []))
+    if examples is None:
+        problems.append(Problem(path.name, 0, "", "examples 必须是一列消息"))
+    return tuple(examples or ())
 
 
 def _load_danger_examples(path: Path, problems: list[Problem]) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:

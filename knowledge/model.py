@@ -117,6 +117,7 @@ class KnowledgeBase:
     platforms: tuple[str, ...] = ()  # canonical platform names (lexicon.yaml), which synonyms map to
     concepts: Concepts = field(default_factory=Concepts)
     danger: DangerSpec = field(default_factory=DangerSpec)
+    offtopic: tuple[str, ...] = ()  # messages about nothing the FAQ covers (offtopic.yaml)
     _by_id: dict[str, Entry] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

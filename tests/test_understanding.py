@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import STORE
+from bot.app import ENGINE, STORE
 from intents import Candidate, decide
 from knowledge.loader import load_knowledge
 from intents.normalise import clean
@@ -91,6 +91,25 @@ async def test_off_topic_gets_no_topic_menu_and_an_interjection_a_short_prompt(c
     assert last_out(client, "o_off2")["outcome"] == "interjection" and "转人工" in reply
 
 
+@pytest.mark.parametrize("text", ["附近哪有好吃的米粉", "后天天气咋样", "帮我查个快递单号到哪了", "去汽车站怎么走",
+                                  "你属啥的"])
+async def test_off_topic_is_a_class_the_classifier_learns(client, text):
+    # None of these is in offtopic.yaml; before it, each got a menu or a yes/no question.
+    assert text not in client.app[ENGINE].brain.kb.offtopic
+    reply = await send_text(client, text, openid="o_offclass")
+    assert last_out(client, "o_offclass")["outcome"] == "fallback" and "回复数字" not in reply and "吗？" not in reply
+
+
+async def test_a_message_naming_a_topic_is_not_taken_for_off_topic(client):
+    await send_text(client, "附近有没有工会驿站 想喝口水歇一下", openid="o_rest")
+    assert last_out(client, "o_rest")["intent"] == "station-find"
+
+
+def test_kb_check_refuses_an_off_topic_example_that_is_also_a_phrasing(tmp_path):
+    kb, problems = load_edited(tmp_path, "offtopic.yaml", "examples:\n", "examples:\n  - \"工资被拖欠了怎么办\"\n")
+    assert kb is None and any("工资被拖欠了怎么办" in str(p) and "pay-withheld" in str(p) for p in problems)
+
+
 def test_one_plausible_entry_is_a_yes_no_question_not_a_menu_of_one():
     lone = [Candidate("a", 30, ""), Candidate("b", 10, "")]
     assert decide(lone).kind == "confirm"
@@ -167,13 +186,16 @@ def test_kb_check_refuses_a_follow_up_to_an_unknown_entry(tmp_path):
 # questions added to the FAQ as phrasings and their danger messages to danger_examples.yaml.
 # The figures that count are those of the test set measured once after them.
 GATES = {
-    "dev": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 1, "offtopic": 0.88},
-    "dev2": {"danger": 0.99, "handoff": 0.98, "first": 0.99, "wrong": 0, "offtopic": 0.86},
-    "dev3": {"danger": 0.98, "handoff": 0.98, "first": 0.99, "wrong": 0, "offtopic": 0.8},
+    "dev": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 1, "offtopic": 0.94, "follow_ups": 0.74},
+    "dev2": {"danger": 0.99, "handoff": 0.98, "first": 0.99, "wrong": 0, "offtopic": 0.96, "follow_ups": 0.67},
+    "dev3": {"danger": 0.98, "handoff": 0.98, "first": 0.99, "wrong": 0, "offtopic": 0.92, "follow_ups": 0.74},
+    # dev4: written blind on 2026-12-01, tuned on (phrasings, danger examples, answers while
+    # waiting). Before tuning: danger 97.5%, answered 82.5%, first 91.0%, follow-ups 54.1%.
+    "dev4": {"danger": 0.98, "handoff": 0.95, "first": 0.98, "wrong": 0, "offtopic": 0.94, "follow_ups": 0.61},
     # Measured once at f04e93f: danger 94.3% (93.3% after the fix for short messages), handoff
-    # 91.7%, first 96.2%, no wrong answer,
-    # off-topic 86.0%.
-    "test": {"danger": 0.93, "handoff": 0.91, "first": 0.96, "wrong": 0, "offtopic": 0.86},
+    # 91.7%, first 96.2%, no wrong answer, off-topic 86.0%, follow-ups 51.8%. Since tuned on
+    # dev4 (not on this set): off-topic 96%, follow-ups 63.4%.
+    "test": {"danger": 0.93, "handoff": 0.91, "first": 0.96, "wrong": 0, "offtopic": 0.94, "follow_ups": 0.59},
 }
 
 
@@ -186,6 +208,7 @@ def test_blind_set_figures_hold(name):
     assert share(report.first) >= gate["first"], report.first
     assert len(report.wrong_answers) <= gate["wrong"], report.wrong_answers
     assert share(report.offtopic) >= gate["offtopic"], report.offtopic
+    assert share(report.follow_ups) >= gate["follow_ups"], report.follow_ups
 
 
 @pytest.mark.parametrize("entries", [2, 5])
