@@ -195,6 +195,9 @@ GATES = {
     # Measured once at f04e93f: danger 94.3% (93.3% after the fix for short messages), handoff
     # 91.7%, first 96.2%, no wrong answer, off-topic 86.0%, follow-ups 51.8%. Since tuned on
     # dev4 (not on this set): off-topic 96%, follow-ups 63.4%.
+    # Test set 4, measured once at 7c9a91d: danger 96.4%, handoff 86.0%, first 93.9%, one wrong
+    # answer, off-topic 94.0%, follow-ups 63.6%.
+    "test4": {"danger": 0.96, "handoff": 0.86, "first": 0.93, "wrong": 1, "offtopic": 0.94, "follow_ups": 0.63},
     "test": {"danger": 0.93, "handoff": 0.91, "first": 0.96, "wrong": 0, "offtopic": 0.94, "follow_ups": 0.59},
 }
 
