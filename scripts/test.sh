@@ -7,10 +7,13 @@ cd "$(dirname "$0")/.."
 
 # chromium for the browser tests, a CJK font so they render Chinese as a rider's phone does
 # (without one the layout tests measure boxes), wrk for the benchmark's smoke test.
+# (dpkg-query's status, not `dpkg -s`: a removed package whose config files remain still
+# passes `dpkg -s`.)
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=""
-command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
-command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
-dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing="$missing fonts-noto-cjk"
+for package in chromium fonts-noto-cjk wrk; do
+  installed "$package" || missing="$missing $package"
+done
 if [ -n "$missing" ]; then
   echo "installing Debian packages for the tests:$missing"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
