@@ -97,6 +97,18 @@ class FakeWeChat:
         return self.sent
 
 
+@pytest.fixture(autouse=True)
+def no_request_ends_in_a_500(request, caplog):
+    """Across the whole suite: bot.app's last-resort middleware logs "unhandled error" for
+    every request that would have been a 500, so any test that caused one fails here (a test
+    of that middleware itself says so with @pytest.mark.provokes_an_internal_error)."""
+    yield
+    if request.node.get_closest_marker("provokes_an_internal_error"):
+        return
+    crashes = [r for r in caplog.get_records("call") if r.getMessage().startswith("unhandled error")]
+    assert not crashes, [r.getMessage() for r in crashes]
+
+
 @pytest.fixture
 async def fake_wechat(aiohttp_server) -> FakeWeChat:
     fake = FakeWeChat()

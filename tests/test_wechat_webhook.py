@@ -335,6 +335,7 @@ async def test_unknown_message_type_recorded_and_answered_success(client):
     assert [r["kind"] for r in rows] == ["unknown"]
 
 
+@pytest.mark.provokes_an_internal_error
 async def test_an_internal_failure_still_answers_success_and_is_logged(client, caplog):
     engine = client.app[ENGINE]
 
