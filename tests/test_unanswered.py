@@ -125,7 +125,9 @@ async def test_questions_through_the_webhook_are_grouped_with_counts_and_times(c
     assert battery["outcomes"] == {"fallback": 4}
     # the matcher's nearest entry scored too low to be offered: no suggestion to mislead
     clarify = client.app[ENGINE].thresholds.clarify
-    assert {r["top_score"] < clarify for r in stored if r["text"] in BATTERY} == {True} and battery["suggestion"] is None
+    # (None: nothing was ranked at all, the classifier took it for off-topic)
+    assert {r["top_score"] is None or r["top_score"] < clarify for r in stored if r["text"] in BATTERY} == {True}
+    assert battery["suggestion"] is None
     assert data["groups"][1]["examples"] == [HELMET]
     titles = {e["id"]: e["title"] for e in data["entries"]}
     assert titles["fine-appeal"] == "被罚款、超时罚款怎么申诉"
