@@ -7,8 +7,10 @@ cookie is a bearer secret, so it never becomes an id that staff, logs or backups
 Anyone can post here without an account, so messages are limited per visitor and per address,
 and so are new visitors per address: without that, a script dropping its cookie opened one
 waiting (or urgent) conversation per message. Addresses are shared by many phones behind a
-carrier's NAT, so their limits are generous; a limited sender is told, with 110/120. Writes require a JSON body, which a
-cross-site form cannot send, and a same-origin Origin header when the browser sends one."""
+carrier's NAT, so their limits are generous; a limited sender is told, with 110/120.
+
+Writes require a JSON body, which a cross-site form cannot send, and a same-origin Origin (or
+Referer) header when the browser sends one."""
 from __future__ import annotations
 
 import json

@@ -12,7 +12,6 @@ import hashlib
 import re
 import secrets
 import time
-from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -22,6 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from aiohttp import web
 
 from bot.httputil import json_error, same_origin, same_secret
+from bot.ratelimit import SlidingWindows
 from storage import AsyncStore
 from storage.accounts import ROLES
 
@@ -104,49 +104,36 @@ class Staff:
 
 
 class LoginLimiter:
-    """At most `attempts` log-ins that did not succeed per key in `window` seconds.
-    In memory: a restart forgets, which costs an attacker nothing they could not wait out."""
+    """At most `attempts` log-ins that did not succeed per key in `window` seconds."""
 
     def __init__(self, attempts: int = 5, window: float = 900.0, max_keys: int = 10000):
         self.attempts = attempts
-        self.window = window
         self.max_keys = max_keys
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._failures = SlidingWindows(window, max_keys)
 
     def retry_after(self, keys: list[str], now: float) -> float:
         """Seconds until these keys may try again; 0 when they may now."""
         wait = 0.0
         for key in keys:
-            times = self._recent(key, now)
+            times = self._failures.recent(key, now)
             if len(times) >= self.attempts:
-                wait = max(wait, times[0] + self.window - now)
+                wait = max(wait, times[0] + self._failures.window - now)
         return wait
 
     def count(self, key: str, now: float) -> int:
-        return len(self._recent(key, now))
+        return len(self._failures.recent(key, now))
 
     def failed(self, keys: list[str], now: float) -> None:
         for key in keys:
-            self._recent(key, now).append(now)
-            self._failures.move_to_end(key)
-        while len(self._failures) > self.max_keys:  # a flood of names must not grow memory
-            self._failures.popitem(last=False)
+            self._failures.add(key, now)
 
     def refund(self, key: str, at: float) -> None:
         """An attempt counted when it began turned out to be the right password."""
-        times = self._failures.get(key)
-        if times is not None and at in times:
-            times.remove(at)
+        self._failures.remove(key, at)
 
     def succeeded(self, keys: list[str]) -> None:
         for key in keys:
-            self._failures.pop(key, None)
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        return times
+            self._failures.forget(key)
 
 
 class PasswordChecks:
