@@ -54,10 +54,12 @@ class Brain:
         normalised = self.normalise(text)
         return Reading(text, cleaned, normalised, self.concepts.find(cleaned, normalised))
 
-    def rank(self, message: str | Reading, limit: int = 5) -> list[Candidate]:
+    def rank(self, message: str | Reading, limit: int = 5, off_topic_floor: float = 0.0) -> list[Candidate]:
         """FAQ entries for a message, best first: the lexical matcher's closeness to the
         phrasings and the classifier's probability, half each (0..100). The thresholds were
-        tuned on this scale; a FAQ past classifier.MAX_ENTRIES is ranked lexically only."""
+        tuned on this scale; a FAQ past classifier.MAX_ENTRIES is ranked lexically only.
+        off_topic_floor: how likely off-topic must be, at least, to offer nothing (raised
+        within a conversation, where 几点开门 or 咋参加 follow the topic)."""
         reading = self._reading(message)
         topics = reading.topic_features
         if not self.classifier.active:  # a FAQ too large for it: the lexical matcher alone
@@ -67,7 +69,7 @@ class Brain:
         # Off-topic is a class of its own (offtopic.yaml): when it is the likeliest and the
         # message names no topic, nothing is offered (no menu of unrelated entries for 附近有啥好吃的).
         off = probabilities.pop(OFF_TOPIC, 0.0)
-        if not reading.found.topics and probabilities and off > max(probabilities.values()):
+        if not reading.found.topics and probabilities and off > max(probabilities.values()) and off >= off_topic_floor:
             return []
         likely = sorted(probabilities, key=probabilities.get, reverse=True)[:8]
         scored = [Candidate(entry_id, round(50 * probabilities.get(entry_id, 0.0)

@@ -37,6 +37,10 @@ CONTEXT_SECONDS = 1800
 CONTEXT_TEXT_CHARS = 80  # of the rider's own words kept to read a follow-up against
 YES = {"是", "是的", "对", "对的", "对啊", "是啊", "嗯", "嗯嗯", "恩", "好", "要", "没错", "可以", "1", "yes", "y", "ok"}
 SHORT_FOLLOW_UP = 8  # characters: 北京的呢, 众包的也算吗
+# Within a conversation a short message without a topic (几点开门, 咋参加) is far more often a
+# follow-up than off-topic: it is taken as off-topic only when the classifier is this sure
+# (real off-topic lines score 0.8-0.9, follow-ups 0.1-0.45 on the development sets).
+OFF_TOPIC_IN_CONTEXT = 0.6
 INTERJECTION_CHARS = 2  # a message this short that names nothing (啊, 嗯嗯, ？？) gets a short prompt
 
 
@@ -153,6 +157,9 @@ class Engine:
             if brain.back_to_bot.found_in(cleaned):
                 store.update_conversation(conversation["id"], now, state="closed", closed_at=now)
                 return self._say(brain, "back_to_bot", "back_to_bot")
+            # Asked again in other words (找个真人跟我说): told it is done, not answered as a question.
+            if conversation["state"] == "waiting" and brain.asks_for_a_person(reading):
+                return self._say(brain, "handoff_queued", "handoff", intent="handoff")
             if conversation["state"] == "waiting" and cleaned and \
                     (answered := self._while_waiting(store, brain, reading, conversation, now)):
                 return answered
@@ -183,7 +190,7 @@ class Engine:
     def _match(self, store: Store, brain: Brain, reading: Reading, conversation: dict[str, Any],
                message_id: int, now: float) -> Reply:
         text = reading.text
-        candidates = brain.rank(reading)
+        candidates = self._rank(brain, reading, conversation, now)
         decision = decide(candidates, self.thresholds, names_a_topic=bool(reading.found.topics))
         if sure := self._sure_answer(brain, reading, conversation, now, candidates, decision):
             entry, score, outcome, asked = sure
@@ -217,12 +224,38 @@ class Engine:
         or a short 北京的呢) without a confident answer of its own is read within the last one."""
         context = self._context(conversation, now)
         found = reading.found
-        if context and not (decision.kind == "answer" and found.topics) and self._asks_more(reading):
+        # A message the bot cannot answer on its own is read within the topic, unless it is
+        # off-topic (no candidates): riders go on in few words (咋参加, 学完给发证不, 我不是会员).
+        if context and not (decision.kind == "answer" and found.topics) and \
+                (self._asks_more(reading) or (decision.kind != "answer" and candidates)):
+            if new := self._new_subject(brain, context, reading, candidates):
+                return new
             if followed := self._follow_up(brain, context, reading.text, found):
                 return followed[0], followed[1], "followup", context["text"] + "，" + reading.text
         if decision.kind == "answer":
             return brain.kb.entry(candidates[0].entry_id), candidates[0].score, "answer", reading.text
         return None
+
+    def _new_subject(self, brain: Brain, context: dict[str, Any], reading: Reading,
+                     candidates: list) -> tuple[Entry, float | None, str, str] | None:
+        """A message naming a topic the conversation had not (医药费 after a crash, 仲裁 after a
+        closed account) is its own question: its best entry, if plausible, rather than the old
+        topic that the earlier words would pull towards."""
+        before = brain.concepts_in(context["text"]).topics
+        if not (reading.found.topics - before) or not candidates:
+            return None
+        top = candidates[0]
+        if top.score < self.thresholds.clarify or top.entry_id == context.get("entry") or \
+                (entry := brain.kb.entry(top.entry_id)) is None:
+            return None
+        runner_up = candidates[1].score if len(candidates) > 1 else 0.0
+        if top.score - runner_up < self.thresholds.margin:
+            return None
+        return entry, top.score, "answer", reading.text
+
+    def _rank(self, brain: Brain, reading: Reading, conversation: dict[str, Any], now: float) -> list:
+        floor = OFF_TOPIC_IN_CONTEXT if self._context(conversation, now) else 0.0
+        return brain.rank(reading, off_topic_floor=floor)
 
     def _while_waiting(self, store: Store, brain: Brain, reading: Reading, conversation: dict[str, Any],
                        now: float) -> Reply | None:
@@ -235,7 +268,7 @@ class Engine:
         if chosen and (entry := brain.kb.entry(chosen)):
             sure = (entry, None, "chosen", reading.text)
         else:
-            candidates = brain.rank(reading)
+            candidates = self._rank(brain, reading, conversation, now)
             decision = decide(candidates, self.thresholds, names_a_topic=bool(reading.found.topics))
             sure = self._sure_answer(brain, reading, conversation, now, candidates, decision)
         if sure is None:
@@ -349,10 +382,14 @@ class Engine:
         # Safety first; where the message is also a clear FAQ question, the answer follows.
         candidates = brain.rank(reading)
         answered = ""
-        if decide(candidates, self.thresholds, names_a_topic=bool(reading.found.topics)).kind == "answer" and \
-                (entry := brain.kb.entry(candidates[0].entry_id)):
+        kind = decide(candidates, self.thresholds, names_a_topic=bool(reading.found.topics)).kind
+        if kind == "answer" and (entry := brain.kb.entry(candidates[0].entry_id)):
             reply += "\n\n" + brain.kb.render_answer(entry, self.context)
             answered = entry.id
+        # What it is about is kept, so the rider's next question (医药费谁出) is read within it.
+        if kind != "fallback" and candidates:
+            store.update_conversation(conversation["id"], now,
+                                      context=self._about(candidates[0].entry_id, reading.text, now))
         return Reply(reply, "emergency", "emergency:" + "+".join(danger.kinds), answered=answered)
 
     def _hand_off(self, store: Store, brain: Brain, conversation: dict[str, Any], reason: str, now: float) -> Reply:

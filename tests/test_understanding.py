@@ -120,7 +120,7 @@ def test_one_plausible_entry_is_a_yes_no_question_not_a_menu_of_one():
 async def test_confirm_then_yes_answers(client, monkeypatch):
     from bot.app import ENGINE
     brain = client.app[ENGINE].brain
-    monkeypatch.setattr(type(brain), "rank", lambda self, text, limit=5: [Candidate("pay-deposit", 30, ""),
+    monkeypatch.setattr(type(brain), "rank", lambda self, text, limit=5, off_topic_floor=0.0: [Candidate("pay-deposit", 30, ""),
                                                                           Candidate("pay-withheld", 5, "")])
     reply = await send_text(client, "押金的事", openid="o_yes")
     assert "押金、装备费不退怎么办" in reply and "回复“是”" in reply
