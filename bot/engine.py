@@ -17,7 +17,7 @@ from bot.office_hours import OfficeHours
 from bot.textparts import split_to_bytes, utf8_len
 from intents import decide
 from intents.concepts import Found
-from intents.danger import KINDS as DANGER_KINDS, Danger
+from intents.danger import KINDS as DANGER_KINDS, Danger, urgent_plea
 from intents.matcher import Thresholds
 from knowledge import Entry
 from storage import Store
@@ -149,7 +149,12 @@ class Engine:
         now = inbound.received_at
         reading = brain.read(inbound.text)  # cleaned and tagged once for every check below
         cleaned = reading.cleaned
-        if danger := brain.danger_in(reading):
+        danger = brain.danger_in(reading)
+        if danger.kinds == ("plea",) and conversation["state"] not in WITH_A_PERSON and \
+                not urgent_plea(cleaned) and brain.asks_for_a_person(reading):
+            # 有没有人能帮我 真人: a plea that asks for a person is handed to one, urgently, with the numbers.
+            return self._hand_off(store, brain, conversation, "urgent", now, plea=True)
+        if danger:
             return self._emergency(store, brain, reading, conversation, now, danger)
         if brain.case_status.found_in(cleaned) or CASE_NUMBER.search(inbound.text):
             return self._said(self.intake.status(store, brain, conversation["rider_id"]))
@@ -226,11 +231,13 @@ class Engine:
         found = reading.found
         # A message the bot cannot answer on its own is read within the topic, unless it is
         # off-topic (no candidates): riders go on in few words (咋参加, 学完给发证不, 我不是会员).
-        if context and not (decision.kind == "answer" and found.topics) and \
+        # Only who the rider is (我是专送的, 快递员也有吗) does not change the subject.
+        subject = found.topics - set(brain.kb.concepts.rider_topics)
+        if context and not (decision.kind == "answer" and subject) and \
                 (self._asks_more(reading) or (decision.kind != "answer" and candidates)):
             if new := self._new_subject(brain, context, reading, candidates):
                 return new
-            if followed := self._follow_up(brain, context, reading.text, found):
+            if followed := self._follow_up(brain, context, reading.text, found, candidates):
                 return followed[0], followed[1], "followup", context["text"] + "，" + reading.text
         if decision.kind == "answer":
             return brain.kb.entry(candidates[0].entry_id), candidates[0].score, "answer", reading.text
@@ -241,7 +248,9 @@ class Engine:
         """A message naming a topic the conversation had not (医药费 after a crash, 仲裁 after a
         closed account) is its own question: its best entry, if plausible, rather than the old
         topic that the earlier words would pull towards."""
-        before = brain.concepts_in(context["text"]).topics
+        current = brain.kb.entry(context.get("entry", ""))
+        before = brain.concepts_in(context["text"]).topics | \
+            (brain.concepts_in(current.title).topics if current else frozenset()) | set(brain.kb.concepts.rider_topics)
         if not (reading.found.topics - before) or not candidates:
             return None
         top = candidates[0]
@@ -277,8 +286,8 @@ class Engine:
         reply = self._answer(store, brain, conversation, entry, score, outcome, now, asked)
         return dataclasses.replace(reply, text=reply.text + "\n" + self._render(brain, "still_waiting"))
 
-    def _follow_up(self, brain: Brain, context: dict[str, Any], text: str,
-                   found: Found) -> tuple[Entry, float | None] | None:
+    def _follow_up(self, brain: Brain, context: dict[str, Any], text: str, found: Found,
+                   candidates: list) -> tuple[Entry, float | None] | None:
         """The entry a follow-up asks for, within the topic under discussion: first what the
         topic's entry declares for the aspect asked (材料 -> its evidence entry), then the
         rider's earlier words and these together, as one question."""
@@ -288,6 +297,13 @@ class Engine:
         for aspect in found.aspects:
             if (target := brain.kb.entry(current.related.get(aspect, ""))) is not None:
                 return target, 100.0
+        # The message's own best entry, when it is a neighbour of the topic (the same FAQ file:
+        # 那我咋加入 after the members' benefits), rather than the earlier words' entry again.
+        own = candidates[0] if candidates else None
+        if own and own.entry_id != current.id and own.score >= self.thresholds.clarify and \
+                (neighbour := brain.kb.entry(own.entry_id)) and \
+                (neighbour.file == current.file or neighbour.id in current.related.values()):
+            return neighbour, own.score
         candidates = brain.rank(context["text"] + "，" + text)
         top = candidates[0] if candidates else None
         if top is None or (entry := brain.kb.entry(top.entry_id)) is None:
@@ -386,17 +402,21 @@ class Engine:
         if kind == "answer" and (entry := brain.kb.entry(candidates[0].entry_id)):
             reply += "\n\n" + brain.kb.render_answer(entry, self.context)
             answered = entry.id
-        # What it is about is kept, so the rider's next question (医药费谁出) is read within it.
-        if kind != "fallback" and candidates:
-            store.update_conversation(conversation["id"], now,
-                                      context=self._about(candidates[0].entry_id, reading.text, now))
+        # What it is about is kept, so the rider's next question (医药费谁出) is read within it:
+        # the FAQ's best guess, or the entry danger.yaml names for the kind.
+        about = candidates[0].entry_id if kind != "fallback" and candidates else \
+            next((brain.kb.danger.about[k] for k in danger.kinds if k in brain.kb.danger.about), "")
+        if about:
+            store.update_conversation(conversation["id"], now, context=self._about(about, reading.text, now))
         return Reply(reply, "emergency", "emergency:" + "+".join(danger.kinds), answered=answered)
 
-    def _hand_off(self, store: Store, brain: Brain, conversation: dict[str, Any], reason: str, now: float) -> Reply:
+    def _hand_off(self, store: Store, brain: Brain, conversation: dict[str, Any], reason: str, now: float,
+                  plea: bool = False) -> Reply:
         store.update_conversation(conversation["id"], now, state="waiting", reason=reason, pending=None,
-                                  waiting_since=now, escalated_at=None, held_at=None)
+                                  waiting_since=now, escalated_at=None, held_at=None, **({"urgent": 1} if plea else {}))
         reply = self._say(brain, "handoff", "handoff", intent="handoff")
-        return dataclasses.replace(reply, text=reply.text + self._after_hours(brain, now))
+        numbers = "\n" + self._render(brain, "emergency_plea") if plea else ""
+        return dataclasses.replace(reply, text=reply.text + numbers + self._after_hours(brain, now))
 
     def _holding(self, store: Store, brain: Brain, conversation: dict[str, Any], now: float) -> Reply | None:
         """While a caseworker has the conversation they answer; while it waits, the rider hears

@@ -316,6 +316,9 @@ def load_knowledge(directory: str | Path) -> tuple[KnowledgeBase | None, list[Pr
             if target not in seen:
                 problems.append(Problem(entry.file, entry.line, entry.id, f"related 指向不存在的问答 {target}"))
     danger = _load_danger(directory / "danger.yaml", problems)
+    for kind, entry_id in danger.about.items():
+        if entry_id not in seen:
+            problems.append(Problem("danger.yaml", 0, "", f"危险种类 {kind} 的 about 指向不存在的问答 {entry_id}"))
     offtopic = _load_offtopic(directory / "offtopic.yaml", problems)
     phrasings = {text: entry.id for entry in seen.values() for text in entry.examples}
     for text in offtopic:
@@ -370,7 +373,14 @@ def _load_concepts(path: Path, problems: list[Problem]) -> Concepts:
     if not isinstance(handoff, dict):
         problems.append(Problem(path.name, 0, "", "handoff 下要有 concepts 和 when"))
         handoff = {}
-    return Concepts(topics=_word_table(data, "topics", path.name, problems),
+    topics = _word_table(data, "topics", path.name, problems)
+    rider_topics = _text_list(data.get("rider_topics", []))
+    if rider_topics is None:
+        problems.append(Problem(path.name, 0, "", "rider_topics 必须是一列话题名"))
+    for name in rider_topics or ():
+        if name not in topics:
+            problems.append(Problem(path.name, 0, "", f"rider_topics 里的「{name}」不是 topics 里的话题"))
+    return Concepts(topics=topics, rider_topics=tuple(rider_topics or ()),
                     aspects=_word_table(data, "aspects", path.name, problems),
                     handoff_concepts=_word_table(handoff, "concepts", path.name, problems),
                     handoff_rules=_rule_list(handoff.get("when"), "handoff", path.name, problems))
@@ -382,6 +392,7 @@ def _load_danger(path: Path, problems: list[Problem]) -> DangerSpec:
         return DangerSpec()
     kinds_raw = data.get("kinds") or {}
     kinds: dict[str, tuple[str, ...]] = {}
+    about: dict[str, str] = {}
     if not isinstance(kinds_raw, dict):
         problems.append(Problem(path.name, 0, "", "kinds 下要按种类写 when 规则"))
         kinds_raw = {}
@@ -392,6 +403,11 @@ def _load_danger(path: Path, problems: list[Problem]) -> DangerSpec:
             problems.append(Problem(path.name, 0, "", f"不认识的危险种类「{name}」（可用：" + "、".join(DANGER_KINDS) + "）"))
             continue
         kinds[name] = _rule_list(body.get("when") if isinstance(body, dict) else None, name, path.name, problems)
+        if isinstance(body, dict) and body.get("about") is not None:
+            if not isinstance(body["about"], str) or not body["about"].strip():
+                problems.append(Problem(path.name, 0, "", f"危险种类 {name} 的 about 要写一条问答的 id"))
+            else:
+                about[name] = body["about"].strip()
     for name in DANGER_KINDS:
         if not kinds.get(name):
             problems.append(Problem(path.name, 0, "", f"危险种类 {name} 没有规则：这类危险将认不出来"))
@@ -406,7 +422,7 @@ def _load_danger(path: Path, problems: list[Problem]) -> DangerSpec:
         problems.append(Problem(path.name, 0, "", f"ignore 里的「{phrase}」会把危险说法「{word}」去掉"
                                 f"（例如“{word}了”），骑手说这句话时机器人会认不出危险：请删掉或改长"))
     examples, calm = _load_danger_examples(path.parent / "danger_examples.yaml", problems)
-    return DangerSpec(concepts=concepts, kinds=kinds, examples=examples, calm=calm, **lists)
+    return DangerSpec(concepts=concepts, kinds=kinds, about=about, examples=examples, calm=calm, **lists)
 
 
 def _load_offtopic(path: Path, problems: list[Problem]) -> tuple[str, ...]:

@@ -77,6 +77,9 @@ class Concepts:
     """knowledge/concepts.yaml: topics and follow-up aspects, and the rules for asking for a person."""
     topics: dict[str, tuple[str, ...]] = field(default_factory=dict)
     aspects: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Topics that say who the rider is (快递, 网约车, 众包): within a conversation they qualify
+    # the subject (我是专送的 也有吗) rather than start a new one.
+    rider_topics: tuple[str, ...] = ()
     handoff_concepts: dict[str, tuple[str, ...]] = field(default_factory=dict)
     handoff_rules: tuple[str, ...] = ()
 
@@ -86,6 +89,8 @@ class DangerSpec:
     """knowledge/danger.yaml: what danger to life sounds like, by kind (see intents.danger)."""
     concepts: dict[str, tuple[str, ...]] = field(default_factory=dict)
     kinds: dict[str, tuple[str, ...]] = field(default_factory=dict)  # kind -> rules
+    # kind -> the FAQ entry a rider's next question is read within (a crash: traffic-accident)
+    about: dict[str, str] = field(default_factory=dict)
     ignore: tuple[str, ...] = ()
     not_now: tuple[str, ...] = ()
     policy: tuple[str, ...] = ()

@@ -265,3 +265,39 @@ def test_the_learned_model_finds_danger_the_rules_miss():
 def test_kb_check_refuses_an_unknown_kind_in_the_danger_examples(tmp_path):
     kb, problems = load_edited(tmp_path, "danger_examples.yaml", "  plea:", "  plead:")
     assert kb is None and any("plead" in str(p) for p in problems)
+
+
+async def test_a_short_follow_up_without_a_topic_stays_on_the_topic_and_off_topic_stays_off(client):
+    rider = "o_short"
+    await send_text(client, "工会能免费体检吗", openid=rider)
+    assert last_out(client, rider)["intent"] == "health-check"
+    await send_text(client, "咋报名", openid=rider)  # alone, this names nothing the FAQ knows
+    assert last_out(client, rider)["intent"] == "health-check"
+    await send_text(client, "咋报名", openid="o_short_alone")
+    assert last_out(client, "o_short_alone")["outcome"] == "fallback"
+    reply = await send_text(client, "你知道附近哪家米粉好吃不", openid=rider)
+    assert last_out(client, rider)["outcome"] == "fallback" and "体检" not in reply
+
+
+async def test_a_topic_the_conversation_had_not_wins_over_the_earlier_words(client):
+    rider = "o_switch"
+    await send_text(client, "我帐号遭封了 啥子原因都没说", openid=rider)
+    assert last_out(client, rider)["intent"] == "account-deactivated"
+    await send_text(client, "那我要去仲裁的话咋个弄", openid=rider)
+    assert last_out(client, rider)["intent"] == "arbitration-how"
+
+
+async def test_after_an_emergency_the_next_question_is_read_within_what_happened(client):
+    rider = "o_heat"
+    await send_text(client, "我同事中暑倒路边了 叫不醒 怎么办", openid=rider)
+    assert last_out(client, rider)["outcome"] == "emergency"
+    reply = await send_text(client, "人送医院了 醒了 医药费平台管不管", openid=rider)
+    assert last_out(client, rider)["outcome"] != "holding" and "还在等工作人员" in reply
+
+
+async def test_asking_again_for_a_person_while_queued_is_told_it_is_done(client):
+    rider = "o_again"
+    await send_text(client, "转人工", openid=rider)
+    reply = await send_text(client, "能不能找个真人跟我说 一只手打字太累了", openid=rider)
+    assert last_out(client, rider)["outcome"] == "handoff" and "不用再发" in reply
+    assert client.app[STORE].store.open_conversation(f"wechat:{rider}", 0)["state"] == "waiting"
