@@ -294,7 +294,8 @@ class Engine:
         current = brain.kb.entry(context.get("entry", ""))
         if current is None:
             return None
-        for aspect in found.aspects:
+        # In the order concepts.yaml lists them: a set's order changes from run to run.
+        for aspect in (a for a in brain.kb.concepts.aspects if a in found.aspects):
             if (target := brain.kb.entry(current.related.get(aspect, ""))) is not None:
                 return target, 100.0
         # The message's own best entry, when it is a neighbour of the topic (the same FAQ file:
