@@ -35,6 +35,7 @@ from bot.office_hours import OfficeHours
 from bot.outbox import Outbox, TemplateNotice
 from bot.reloader import KnowledgeWatcher
 from bot.settings import Settings
+from bot.stations_desk import StationDesk
 from bot.wechat_api import WeChatAPI
 from knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from storage import AsyncStore, Store
@@ -112,6 +113,9 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
     kb = kb or load_or_fail(settings.knowledge_dir)
     office_hours = OfficeHours.parse(settings.office_hours, settings.timezone)
     engine = Engine(build_brain(kb), template_context(settings), office_hours=office_hours)
+    # Demo mode's example stations are marked and only ever shown in demo mode.
+    engine.stations = StationDesk(settings.knowledge_dir, settings.timezone, template_context(settings),
+                                  include_samples=settings.demo)
     store = AsyncStore(Store(settings.db_path))
     hub = Hub()
     template = TemplateNotice.from_settings(settings.wechat_template_id, settings.wechat_template_fields,
