@@ -26,8 +26,8 @@ def haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
 
 
 def ebike_minutes(metres: float) -> int:
-    """Whole minutes by e-bike, at least 1."""
-    return max(1, math.ceil(metres / (EBIKE_KMH * 1000 / 60)))
+    """Roughly how many minutes by e-bike, at least 1."""
+    return max(1, round(metres / (EBIKE_KMH * 1000 / 60)))
 
 
 def bounding_box(lat: float, lng: float, metres: float) -> tuple[float, float, float, float]:
