@@ -26,6 +26,7 @@ from bot.console.live import Hub
 from bot.console import knowledge_api
 from bot.console import openapi
 from bot.console.pages import Pages, templates
+from bot.console import stations_api
 from bot.console import unanswered_api
 from bot.engine import Engine
 from bot.httputil import BadRequest, behind_proxy
@@ -150,6 +151,7 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
     dashboard_api.setup(app, console_pages, store, engine, settings.timezone)
     knowledge_api.setup(app, console_pages, store, engine, watcher, settings.knowledge_dir)
     unanswered_api.setup(app, console_pages, store, engine)
+    stations_api.setup(app, console_pages, store, settings.stations_stale_days)
     openapi.setup(app)
     app.router.add_static("/static", HERE / "static")
     # Browsers ask for /favicon.ico whatever the page links; without this every console page

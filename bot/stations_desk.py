@@ -8,6 +8,7 @@ answer (the map search). Runs on the database thread inside Engine.handle."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from storage import Store
 log = logging.getLogger("gigdesk.stations")
 PACKAGED = Path(__file__).resolve().parent.parent / "knowledge" / "stations.yaml"
 NEAR_METRES = 5000  # "nothing near": beyond this the map search is the better help
-RADII = (1000, 2500, NEAR_METRES)  # searched in turn until three open stations are found
+RADII = (500, 1000, 2500, NEAR_METRES)  # searched in turn until three open stations are found
 SHOWN = 3
 # The rider's position is kept (rounded to about 100 m) only to read 能充电的 after an answer.
 POSITION_SECONDS = 1800
@@ -242,11 +243,18 @@ def _has(row: dict[str, Any], services: tuple[str, ...]) -> bool:
     return all(s in have for s in services)
 
 
-def _hours(row: dict[str, Any]):
+@functools.lru_cache(maxsize=4096)
+def _parsed_hours(text: str):
+    # A national directory has a few hundred distinct ways of writing hours: parse each once
+    # (bench/stations_bench.py: this was most of a query's time in a dense city centre).
     try:
-        return parse_hours(row["hours"])
+        return parse_hours(text)
     except HoursError:  # edited outside the checks: shown as written, never as "open"
         return None
+
+
+def _hours(row: dict[str, Any]):
+    return _parsed_hours(row["hours"] or "")
 
 
 def _open(row: dict[str, Any], local: dt.datetime) -> bool | None:

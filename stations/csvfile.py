@@ -192,6 +192,19 @@ def _row(line: int, values: dict[str, str], today: dt.date) -> tuple[StationRow 
                       values.get("city", ""), values.get("district", ""), updated, **flags), []
 
 
+def check_fields(values: dict[str, object], today: dt.date | None = None) -> tuple[StationRow | None, list[str]]:
+    """One station as the console's form sends it, checked exactly as an imported row is."""
+    cells = {}
+    for column in COLUMNS:
+        value = values.get(column, "")
+        if isinstance(value, bool):
+            value = "是" if value else "否"
+        elif isinstance(value, (list, tuple)):
+            value = "、".join(str(v) for v in value)
+        cells[column] = _cell(str(value if value is not None else ""))
+    return _row(0, cells, today or dt.date.today())
+
+
 def _swapped(lat: str, lng: str) -> bool:
     try:
         return 3.8 <= float(lng) <= 53.6 and 73.6 <= float(lat) <= 135.1
