@@ -26,6 +26,7 @@ from bot.console.live import Hub
 from bot.console import knowledge_api
 from bot.console import openapi
 from bot.console.pages import Pages, templates
+from bot.console import stations_api
 from bot.console import unanswered_api
 from bot.engine import Engine
 from bot.httputil import BadRequest, behind_proxy
@@ -35,6 +36,7 @@ from bot.office_hours import OfficeHours
 from bot.outbox import Outbox, TemplateNotice
 from bot.reloader import KnowledgeWatcher
 from bot.settings import Settings
+from bot.stations_desk import StationDesk
 from bot.wechat_api import WeChatAPI
 from knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from storage import AsyncStore, Store
@@ -112,6 +114,9 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
     kb = kb or load_or_fail(settings.knowledge_dir)
     office_hours = OfficeHours.parse(settings.office_hours, settings.timezone)
     engine = Engine(build_brain(kb), template_context(settings), office_hours=office_hours)
+    # Demo mode's example stations are marked and only ever shown in demo mode.
+    engine.stations = StationDesk(settings.knowledge_dir, settings.timezone, template_context(settings),
+                                  include_samples=settings.demo)
     store = AsyncStore(Store(settings.db_path))
     hub = Hub()
     template = TemplateNotice.from_settings(settings.wechat_template_id, settings.wechat_template_fields,
@@ -146,6 +151,7 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
     dashboard_api.setup(app, console_pages, store, engine, settings.timezone)
     knowledge_api.setup(app, console_pages, store, engine, watcher, settings.knowledge_dir)
     unanswered_api.setup(app, console_pages, store, engine)
+    stations_api.setup(app, console_pages, store, settings.stations_stale_days)
     openapi.setup(app)
     app.router.add_static("/static", HERE / "static")
     # Browsers ask for /favicon.ico whatever the page links; without this every console page

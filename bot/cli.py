@@ -1,5 +1,5 @@
 """The `gigdesk` command: serve, chat, kb check, kb eval, user add/list/disable/password,
-rider forget, purge, backup."""
+rider forget, purge, backup, stations import/export."""
 from __future__ import annotations
 
 import argparse
@@ -34,6 +34,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
           + (" [demo mode: token gigdesk-demo]" if settings.demo else ""), flush=True)
     if settings.demo:
         _demo_account(app)
+        _demo_stations(app)
     # On SIGTERM or SIGINT run_app stops listening, runs on_shutdown (bot.health), gives requests
     # in progress shutdown_timeout seconds, then runs cleanup, and returns: exit status 0.
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None,
@@ -54,6 +55,17 @@ def _demo_account(app: web.Application) -> None:
     password = secrets.token_urlsafe(12)
     store.add_user("demo", "admin", hash_password(password), time.time())
     print(f"demo console account: demo / {password} (create real ones with `gigdesk user add`)", flush=True)
+
+
+def _demo_stations(app: web.Application) -> None:
+    """Demo mode only: a few example stations, marked so every reply naming them says 示例数据."""
+    from bot.app import STORE
+    from stations.csvfile import parse_csv
+    from stations.samples import SAMPLE_CSV
+
+    rows = [r.fields() for r in parse_csv(SAMPLE_CSV).rows]
+    if app[STORE].store.load_sample_stations(rows, time.time()):
+        print(f"demo stations: {len(rows)} example stations near 上海人民广场 (marked 示例数据)", flush=True)
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -336,6 +348,70 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stations_import(args: argparse.Namespace) -> int:
+    """All rows or none: a file with errors is refused, every problem listed (or, with
+    --good-rows-only, the good rows are imported and the bad ones listed)."""
+    from stations.csvfile import parse_csv
+    from storage import Store
+
+    settings = _settings(args)
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"gigdesk: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    parsed = parse_csv(data)
+    for problem in parsed.problems:
+        print(f"{args.file}: {problem}", file=sys.stderr)
+    if parsed.ignored_columns:
+        print(f"{args.file}: 这些列没有用上：{'、'.join(parsed.ignored_columns)}", file=sys.stderr)
+    if parsed.problems and not (args.good_rows_only and parsed.rows):
+        print(f"gigdesk: nothing imported: {len(parsed.problems)} problem(s)"
+              + ("" if args.good_rows_only else "; fix them, or import the good rows with --good-rows-only"),
+              file=sys.stderr)
+        return 1
+    store = Store(settings.db_path)
+    try:
+        diff = store.import_stations([r.fields() for r in parsed.rows], "cli", time.time(), replace=args.replace)
+    finally:
+        store.close()
+    print(f"imported {len(parsed.rows)} station(s): {len(diff['added'])} added, {len(diff['changed'])} changed, "
+          f"{diff['unchanged']} unchanged, {len(diff['disabled'])} disabled"
+          + (f"; {len(parsed.problems)} bad row(s) left out" if parsed.problems else ""))
+    return 0
+
+
+def cmd_stations_export(args: argparse.Namespace) -> int:
+    from stations.csvfile import write_csv
+    from storage import Store
+
+    settings = _settings(args)
+    store = Store(settings.db_path)
+    try:
+        text = write_csv(store.all_stations(), chinese=args.chinese)
+    finally:
+        store.close()
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8", newline="")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _add_station_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    stations = sub.add_parser("stations", help="the union's rest-station directory (工会驿站)").add_subparsers(
+        dest="stations_command", required=True)
+    imp = stations.add_parser("import", parents=[common], help="import stations from a CSV file (UTF-8, header row)")
+    imp.add_argument("file", metavar="FILE.csv")
+    imp.add_argument("--good-rows-only", action="store_true", help="import the good rows of a file with errors")
+    imp.add_argument("--replace", action="store_true", help="disable the stations that are not in the file")
+    imp.set_defaults(func=cmd_stations_import)
+    exp = stations.add_parser("export", parents=[common], help="the directory as CSV (standard output or --out)")
+    exp.add_argument("--out", metavar="FILE.csv")
+    exp.add_argument("--chinese", action="store_true", help="Chinese column names (名称, 地址, …)")
+    exp.set_defaults(func=cmd_stations_export)
+
+
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", help="settings file (default: ./gigdesk.toml if present)")
@@ -384,6 +460,7 @@ def parser() -> argparse.ArgumentParser:
     for action in users.choices.values():
         action.set_defaults(func=cmd_user)
     _add_privacy_commands(sub, common)
+    _add_station_commands(sub, common)
     backup = sub.add_parser("backup", parents=[common],
                             help="copy the database while the server runs (file, or folder for a dated name)")
     backup.add_argument("file", metavar="FILE")

@@ -14,6 +14,7 @@ from typing import Any
 from bot.brain import Brain, Reading
 from bot.intake import CASE_NUMBER, EVIDENCE_KINDS, Intake, Said
 from bot.office_hours import OfficeHours
+from bot.stations_desk import StationDesk, position_of
 from bot.textparts import split_to_bytes, utf8_len
 from intents import decide
 from intents.concepts import Found
@@ -78,6 +79,9 @@ class Engine:
         # Told every decision (None: nothing said), e.g. for /metrics. Runs on the database
         # thread inside the delivery's transaction, so it must be quick and must not raise.
         self.observe: Callable[[Reply | None], None] = lambda reply: None
+        # The union's station directory (bot/stations_desk.py), set by create_app; None: the
+        # knowledge files' answers only.
+        self.stations: StationDesk | None = None
 
     # --- entry point -------------------------------------------------------------------------
     def handle(self, store: Store, inbound: Inbound) -> Reply | None:
@@ -115,6 +119,8 @@ class Engine:
             return self._text(store, brain, inbound, conversation, message_id)
         if inbound.kind == "voice":
             return self._say(brain, "voice_unrecognised", "voice_unrecognised")
+        if inbound.kind == "location" and (found := self._stations(store, brain, inbound, conversation)):
+            return found
         if conversation["state"] in WITH_A_PERSON:
             return self._holding(store, brain, conversation, inbound.received_at)
         if inbound.kind in ("image", "video", "shortvideo", "link", "file"):
@@ -165,6 +171,8 @@ class Engine:
             # Asked again in other words (找个真人跟我说): told it is done, not answered as a question.
             if conversation["state"] == "waiting" and brain.asks_for_a_person(reading):
                 return self._say(brain, "handoff_queued", "handoff", intent="handoff")
+            if conversation["state"] == "waiting" and (found := self._stations(store, brain, inbound, conversation)):
+                return found
             if conversation["state"] == "waiting" and cleaned and \
                     (answered := self._while_waiting(store, brain, reading, conversation, now)):
                 return answered
@@ -174,6 +182,8 @@ class Engine:
         if brain.report.found_in(cleaned):
             context = self._context(conversation, now)
             return self._said(self.intake.start(store, brain, conversation, now, inbound.text, context.get("text", "")))
+        if found := self._stations(store, brain, inbound, conversation):
+            return found
         pending = json.loads(conversation["pending"] or "{}")
         chosen = self._chosen(cleaned, pending.get("choices") or [])
         if chosen and (entry := brain.kb.entry(chosen)):
@@ -340,6 +350,23 @@ class Engine:
     def _chosen(cleaned: str, choices: list[str]) -> str | None:
         number = CHINESE_DIGITS.get(cleaned) or (int(cleaned) if cleaned.isdigit() and len(cleaned) < 3 else 0)
         return choices[number - 1] if 1 <= number <= len(choices) else None
+
+    def _stations(self, store: Store, brain: Brain, inbound: Inbound, conversation: dict[str, Any]) -> Reply | None:
+        """A location, or a station question in words, answered from the directory; None when
+        it is not one or the directory is empty (then today's answers apply). A rider still
+        waiting for a person gets it too: after a heat emergency the nearest shade matters."""
+        if self.stations is None or conversation["state"] == "assigned":
+            return None
+        now = inbound.received_at
+        if inbound.kind == "location":
+            position = position_of(inbound.extra)
+            said = self.stations.location(store, conversation, *position, now) if position else None
+        else:
+            said = self.stations.text(store, conversation, inbound.channel, inbound.text, now)
+        if said is None:
+            return None
+        text = said.text + ("\n" + self._render(brain, "still_waiting") if conversation["state"] == "waiting" else "")
+        return Reply(text, said.outcome, "stations")
 
     # --- outcomes --------------------------------------------------------------------------
     def _answer(self, store: Store, brain: Brain, conversation: dict[str, Any], entry: Entry,

@@ -81,6 +81,9 @@ class Settings:
                                   "only this machine may read it, or anyone in demo mode; keep /metrics away "
                                   "from the internet in nginx either way).",
                                   "GIGDESK_METRICS_TOKEN", secret=True)
+    stations_stale_days: int = _setting(180, "Days after a station's `updated` date before the dashboard lists "
+                                        "it as due for a check (phone the station, or compare with the union's "
+                                        "published list).")
     demo: bool = _setting(False, "Demo mode: a demo token, no customer-service API needed. Never in production.")
 
     @property

@@ -323,3 +323,41 @@ def m009_claims(db: Database) -> None:
         "      WHEN assigned_to IS NOT NULL THEN closed_at ELSE COALESCE(waiting_since, updated_at) END,"
         " CASE WHEN state = 'assigned' THEN NULL WHEN assigned_to IS NOT NULL THEN 'closed' ELSE 'released' END "
         "FROM conversations WHERE claimed_at IS NOT NULL")
+
+
+@migrations()
+def m010_stations(db: Database) -> None:
+    # The union's rest stations (工会驿站), imported from its list (CSV) or edited in the console.
+    # Coordinates in GCJ-02, as Chinese maps and WeChat's location messages give them.
+    db["stations"].create({
+        "id": int,
+        "name": str,
+        "address": str,
+        "lat": float,
+        "lng": float,
+        "hours": str,  # as the union wrote it; stations/hours.py reads it
+        "services": str,  # canonical names from stations/services.py, comma-separated
+        "phone": str,
+        "city": str,
+        "district": str,
+        "updated": str,  # YYYY-MM-DD: when the union last confirmed the details
+        "open_to_all": int,  # 0: only for some workers (a company's own station, members only)
+        "enabled": int,  # 0: disabled in the console or closed for good; never offered
+        "sample": int,  # 1: demo mode's example set, never a real station
+        "changed_at": float,
+    }, pk="id", not_null={"name", "lat", "lng"}, defaults={"open_to_all": 1, "enabled": 1, "sample": 0})
+    db["stations"].create_index(["name", "address"], unique=True)
+    db["stations"].create_index(["updated"])
+    # SQLite's R*Tree: the stations in a box around the rider in a few index pages, at any size.
+    db.execute("CREATE VIRTUAL TABLE station_boxes USING rtree(id, min_lat, max_lat, min_lng, max_lng)")
+    # Every change, as for FAQ edits: who, when, the station before and after (JSON).
+    db["station_changes"].create({
+        "id": int,
+        "at": float,
+        "actor": str,
+        "action": str,  # create | edit | disable | enable | import
+        "station_id": int,
+        "before": str,
+        "after": str,
+    }, pk="id")
+    db["station_changes"].create_index(["station_id", "id"])

@@ -23,6 +23,7 @@ from storage.faq_history import FaqHistory
 from storage.ops import Ops
 from storage.retention import Retention
 from storage.schema import migrations
+from storage.stations import StationDirectory
 from storage.stats import Stats
 from storage.unanswered import Unanswered
 
@@ -48,7 +49,7 @@ def _columns(fields: dict[str, Any]) -> list[str]:
     return names
 
 
-class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory, Ops):
+class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory, StationDirectory, Ops):
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import secrets
 import time
@@ -29,6 +30,7 @@ from bot.delivery import handle_delivery
 from bot.engine import Engine, Inbound
 from bot.httputil import BadRequest, json_error, parse_id, parse_json, same_origin
 from bot.ratelimit import RateLimit
+from stations.geo import wgs84_to_gcj02
 from storage import AsyncStore, web_visitor_id
 
 log = logging.getLogger("gigdesk.webchat")
@@ -38,6 +40,7 @@ VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_TEXT = 1000  # characters; a rider's message is rarely a tenth of this
 MAX_BODY = 16384
+LOCATION_TEXT = "[我的位置]"
 KNOWN_VISITORS = 10000  # visitors remembered as seen, so most messages need no lookup
 
 
@@ -74,7 +77,14 @@ class WebChat:
             data = parse_json(await request.read())
         except BadRequest as bad:
             return bad.response()
-        text = data.get("text") if isinstance(data, dict) else None
+        location = data.get("location") if isinstance(data, dict) else None
+        if location is not None:
+            position = browser_position(location)
+            if position is None:
+                return json_error(400, "location 应当是 {\"lat\": 纬度, \"lng\": 经度}（WGS-84，浏览器给的坐标）")
+            text = LOCATION_TEXT
+        else:
+            text = data.get("text") if isinstance(data, dict) else None
         if not isinstance(text, str) or not text.strip():
             return json_error(400, "text 必须是非空的文字")
         if len(text) > MAX_TEXT:
@@ -88,7 +98,12 @@ class WebChat:
             limited = json_error(429, self.engine.message("web_too_fast"))
             limited.cookies.update(response.cookies)
             return limited
-        inbound = Inbound("web", visitor, "text", time.time(), text=text)
+        if location is not None:
+            # Stored as words only: the position itself is not kept in the transcript.
+            inbound = Inbound("web", visitor, "location", time.time(), text=text,
+                              extra={"Location_X": f"{position[0]:.6f}", "Location_Y": f"{position[1]:.6f}"})
+        else:
+            inbound = Inbound("web", visitor, "text", time.time(), text=text)
         # The client's id makes a re-sent message (flaky mobile network) count once.
         key = f"w:{visitor}:{client_id or secrets.token_hex(8)}"
         outcome = await self.store.run(handle_delivery, self.store.store, self.engine, key, inbound)
@@ -129,6 +144,19 @@ class WebChat:
         response.set_cookie(COOKIE, visitor, max_age=90 * 24 * 3600, httponly=True, samesite="Lax",
                             secure=request.secure, path="/")
         return visitor
+
+
+def browser_position(location: object) -> tuple[float, float] | None:
+    """The browser's navigator.geolocation position (WGS-84) as Chinese maps and the station
+    directory place it (GCJ-02); None for anything that is not a real position."""
+    if not isinstance(location, dict):
+        return None
+    lat, lng = location.get("lat"), location.get("lng")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (lat, lng)):
+        return None
+    if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+        return None
+    return wgs84_to_gcj02(float(lat), float(lng))
 
 
 def setup(app: web.Application, chat: WebChat) -> None:

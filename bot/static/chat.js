@@ -20,11 +20,28 @@
     }
     const body = document.createElement("div");
     body.className = "bubble";
-    body.textContent = text;
+    linkify(body, text);
     box.appendChild(body);
     row.appendChild(box);
     log.appendChild(row);
     log.scrollTop = log.scrollHeight;
+  }
+
+  // Map links in a bot's answer become links; everything else stays text (textContent).
+  function linkify(body, text) {
+    const parts = text.split(/(https:\/\/[^\s，。）)]+)/);
+    parts.forEach(function (part, i) {
+      if (i % 2 === 1) {
+        const a = document.createElement("a");
+        a.href = part;
+        a.textContent = part;
+        a.target = "_blank";
+        a.rel = "noopener noreferrer";
+        body.appendChild(a);
+      } else if (part) {
+        body.appendChild(document.createTextNode(part));
+      }
+    });
   }
 
   function show(m) {
@@ -65,6 +82,42 @@
       send.disabled = false;
       input.focus();
     }
+  });
+
+  // The browser's position is WGS-84; the server converts it to GCJ-02, as Chinese maps use.
+  async function post(body) {
+    const clientId = Date.now().toString(36) + Math.random().toString(36).slice(2, 10);
+    const r = await fetch("/chat/api/messages", {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json"},
+      body: JSON.stringify(Object.assign({client_id: clientId}, body)),
+    });
+    const data = await r.json();
+    if (!r.ok) status.textContent = data.error || "发送失败，请再试一次";
+    return r.ok;
+  }
+
+  const locate = document.getElementById("locate");
+  locate.addEventListener("click", function () {
+    if (!navigator.geolocation) {
+      status.textContent = "这个浏览器不能发送位置：请告诉我你在哪个区、哪条街";
+      return;
+    }
+    locate.disabled = true;
+    status.textContent = "正在获取位置…";
+    navigator.geolocation.getCurrentPosition(async function (where) {
+      try {
+        status.textContent = "";
+        if (await post({location: {lat: where.coords.latitude, lng: where.coords.longitude}})) await poll();
+      } catch (e) {
+        status.textContent = "网络不好，位置没有发出去，请再点一次";
+      } finally {
+        locate.disabled = false;
+      }
+    }, function () {
+      locate.disabled = false;
+      status.textContent = "没有拿到位置（可能没有允许）：请告诉我你在哪个区、哪条街";
+    }, {enableHighAccuracy: true, timeout: 15000, maximumAge: 60000});
   });
 
   input.addEventListener("keydown", function (event) {
