@@ -51,6 +51,7 @@ def run_check(knowledge_dir: str | Path, max_age_days: int = REVIEW_MAX_AGE_DAYS
 
 def _check(directory: Path, max_age_days: int, today: dt.date) -> tuple[KnowledgeBase | None, list[Problem]]:
     kb, problems = load_knowledge(directory)
+    problems += station_wording_problems(directory)
     if kb is not None:
         locate = _ExampleLocator(directory)
         # Cached: leave-one-out rebuilds the index ~600 times over the same phrasings, and a
@@ -62,6 +63,22 @@ def _check(directory: Path, max_age_days: int, today: dt.date) -> tuple[Knowledg
     # Stable sort: a file's problems top to bottom, checks in the order above within a line.
     problems.sort(key=lambda p: (p.file, p.line))
     return kb, problems
+
+
+def station_wording_problems(directory: Path) -> list[Problem]:
+    """stations.yaml (what riders are told about rest stations): every message there, rendered
+    once. A running server keeps its last good version of a broken file; this says why."""
+    from bot.stations_desk import load_wording
+    path = directory / "stations.yaml"
+    if not path.exists():
+        return []
+    try:
+        load_wording(path)
+    except (ValueError, OSError) as exc:
+        return [Problem("stations.yaml", 0, "", str(exc).removeprefix("stations.yaml: "))]
+    except Exception as exc:  # YAML syntax errors and the like, said plainly
+        return [Problem("stations.yaml", 0, "", f"读不出来：{exc}")]
+    return []
 
 
 def duplicate_examples(kb: KnowledgeBase, normalise: Normalise, locate: "_ExampleLocator") -> list[Problem]:

@@ -213,3 +213,10 @@ def test_evaluate_counts_misses_confusions_and_confident_off_topic_answers(capsy
     assert "无关问题被直接回答：1/2" in out and "heat-allowance  80.0  今天天气" in out
     assert "pay-deposit -> pay-withheld  70.0  answer  押金不退" in out
     assert "pay-deposit -> pay-withheld：2" in out
+
+
+def test_check_reports_a_broken_station_message(capsys, kb_dir):
+    edit(kb_dir / "stations.yaml", "{% if services %}", "{% if services %")
+    status, out = kb_check(capsys, kb_dir)
+    assert status == 1, out
+    assert any(m.startswith("stations.yaml 错误：消息 ") and "写错了" in m for m in out.splitlines()), out

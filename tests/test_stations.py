@@ -276,3 +276,41 @@ async def test_demo_examples_are_marked_and_never_shown_outside_demo_mode(aiohtt
     real = await aiohttp_client(create_app(settings))  # the same database, not in demo mode
     reply = await send_location(real, *HERE)
     assert "示例" not in reply and "工会户外劳动者服务站点" in reply
+
+
+async def test_the_web_chat_location_button_sends_the_phone_position_in_a_real_browser(aiohttp_server, settings):
+    """Chromium reports a WGS-84 position (as a phone's GPS does); the rider taps 发送我的位置 and
+    gets the station whose GCJ-02 pin is at that spot, with its map link as a link."""
+    from playwright.async_api import expect
+
+    from tests.test_webchat import CHROMIUM, CHROMIUM_ARGS
+    if not CHROMIUM.exists():
+        pytest.skip(f"browser tests need chromium at {CHROMIUM}")
+    from playwright.async_api import async_playwright
+
+    wgs = (31.2290, 121.4700)
+    gcj = wgs84_to_gcj02(*wgs)
+    app = create_app(settings)
+    server = await aiohttp_server(app, host="127.0.0.1", port=0)
+    app[STORE].store.import_stations([{
+        "name": "门口驿站", "address": "门口路1号", "lat": round(gcj[0], 6), "lng": round(gcj[1], 6),
+        "hours": "24小时", "services": "充电", "phone": "", "city": "上海", "district": "黄浦区",
+        "updated": "2026-11-01", "open_to_all": 1, "enabled": 1}], "test", 0)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                                locale="zh-CN", geolocation={"latitude": wgs[0], "longitude": wgs[1]},
+                                                permissions=["geolocation"])
+            context.set_default_timeout(10_000)
+            page = await context.new_page()
+            await page.goto(str(server.make_url("/chat")))
+            await page.get_by_role("button", name="发送我的位置").click()
+            answer = page.locator("#log .msg.bot .bubble").last
+            await expect(answer).to_contain_text("门口驿站（10 米")
+            link = answer.locator("a").first
+            assert (await link.get_attribute("href")).startswith("https://")
+            await expect(page.locator("#log .msg.me .bubble").last).to_have_text("[我的位置]")
+            await context.close()
+        finally:
+            await browser.close()

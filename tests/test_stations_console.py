@@ -81,3 +81,54 @@ async def test_an_editor_edits_a_station_in_the_browser_and_riders_get_it_at_onc
         reply = reply_content(await resp.text())
     assert "服务：饮水、充电" in reply and "人民广场驿站<script>x</script>" in reply  # text, as saved
     await context.close()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"browser tests need chromium at {CHROMIUM}")
+async def test_the_dashboard_page_shows_the_stations_to_check_and_opens_one(desk, browser):
+    from playwright.async_api import expect
+
+    import datetime as dt
+    fields = {"address": "西藏中路1号", "lat": 31.232, "lng": 121.474, "hours": "24小时", "services": "饮水",
+              "phone": "021-1", "city": "上海", "district": "黄浦区", "open_to_all": 1, "enabled": 1}
+    desk.app[STORE].store.import_stations([
+        {**fields, "name": "老驿站<b>旧</b>", "updated": "2020-01-01"},
+        {**fields, "name": "新驿站", "address": "南京东路2号", "updated": dt.date.today().isoformat()}], "test", 0)
+    desk.add_user("wang", role="editor")
+    context, page = await open_page(browser, desk)
+    await log_in(page, desk, "wang", "/console/dashboard")
+    panel = page.locator("#stale-stations")
+    await expect(panel).to_be_visible()
+    await expect(panel).to_contain_text("老驿站<b>旧</b>")  # the name as text, not markup
+    await expect(panel).to_contain_text("2020-01-01")
+    await expect(panel).not_to_contain_text("新驿站")
+    await panel.get_by_role("link", name="老驿站<b>旧</b>").click()
+    await expect(page.get_by_label("名称")).to_have_value("老驿站<b>旧</b>")
+    await context.close()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"browser tests need chromium at {CHROMIUM}")
+async def test_an_editor_previews_an_import_in_the_browser_fixes_the_file_and_imports_it(desk, browser):
+    from playwright.async_api import expect
+
+    desk.add_user("wang", role="editor")
+    context, page = await open_page(browser, desk)
+    await log_in(page, desk, "wang", "/console/stations")
+    bad = "\ufeff" + HEADER + ROW + "坏站,,x,y,,,,,,\n"
+    await page.locator("#import-file").set_input_files(
+        {"name": "驿站.csv", "mimeType": "text/csv", "buffer": bad.encode("utf-8")})
+    await page.get_by_role("button", name="预览").click()
+    result = page.locator("#import-result")
+    await expect(result).to_contain_text("第 3 行")  # the bad row, by its line in the file
+    await expect(page.get_by_role("button", name="导入", exact=True)).to_be_disabled()
+    assert await desk.db(desk.app[STORE].store.station_count) == 0
+    await page.locator("#import-file").set_input_files(
+        {"name": "驿站.csv", "mimeType": "text/csv", "buffer": ("\ufeff" + HEADER + ROW).encode("utf-8")})
+    await page.get_by_role("button", name="预览").click()
+    await expect(result).to_contain_text("预览：新增 1 个")
+    await expect(result).to_contain_text("新增 人民广场驿站")
+    assert await desk.db(desk.app[STORE].store.station_count) == 0  # a preview changes nothing
+    await page.get_by_role("button", name="导入", exact=True).click()
+    await expect(result).to_contain_text("已导入：新增 1 个")
+    await expect(page.locator("#stations tbody")).to_contain_text("人民广场驿站")
+    assert await desk.db(desk.app[STORE].store.station_count) == 1
+    await context.close()

@@ -269,6 +269,35 @@
     }));
   }
 
+  // --- rest stations not checked for a while (not tied to the date range) -----------------------
+  async function staleStations() {
+    let data;
+    try {
+      data = await G.api("GET", "/api/stations/stale");
+    } catch (e) {
+      return; // the figures above matter more; the stations page shows the same list
+    }
+    // Shown only when there is something to check: an empty directory has nothing to list.
+    if (data.total === 0) return;
+    const panel = document.getElementById("stale-stations");
+    document.getElementById("stale-note").textContent = "更新日期早于 " + data.before + "（超过 " + data.days +
+      " 天）的驿站，共 " + data.total + " 个。请打电话核对开放时间和服务，在“驿站”页改好，更新日期会变成今天。";
+    const rows = document.getElementById("stale-rows");
+    rows.replaceChildren.apply(rows, data.stations.map(function (s) {
+      const tr = G.el("tr");
+      const name = G.el("td");
+      const link = G.el("a", "", s.name);
+      link.href = "/console/stations?id=" + encodeURIComponent(s.id);
+      name.appendChild(link);
+      tr.appendChild(name);
+      [[s.city, s.district].filter(Boolean).join(" "), s.phone || "—", s.updated || "没有填"].forEach(function (v) {
+        tr.appendChild(G.el("td", "", v));
+      });
+      return tr;
+    }));
+    panel.hidden = false;
+  }
+
   // --- loading ---------------------------------------------------------------------------------
   function rangeQuery(from, to) {
     const params = new URLSearchParams();
@@ -317,4 +346,5 @@
   // The first load takes the range from the address bar, so a bookmarked range opens as it was.
   const initial = new URLSearchParams(location.search);
   load(rangeQuery(initial.get("from"), initial.get("to")));
+  staleStations();
 })();

@@ -128,5 +128,8 @@
     await sendImport(false);
   });
   applyButton.addEventListener("click", function () { sendImport(true); });
+  // Opened from the dashboard's list of stations to check: /console/stations?id=12
+  const asked = Number(new URLSearchParams(location.search).get("id"));
   load();
+  if (asked > 0) open(asked);
 })();
