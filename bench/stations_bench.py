@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.stations_desk import RADII, SHOWN, _has, _open  # noqa: E402
+from bot.stations_desk import SHOWN, _has, _open, stations_around  # noqa: E402
 from storage import Store  # noqa: E402
 
 # (lat, lng) of large Chinese cities, roughly: the clusters the synthetic stations gather around.
@@ -50,13 +50,9 @@ def synthetic(count: int, seed: int = 7) -> list[dict]:
 
 
 def nearest(store: Store, lat: float, lng: float, local: dt.datetime, services: tuple[str, ...] = ()) -> list[dict]:
-    """What bot/stations_desk.py does for a location: widen the radius until three are open."""
-    found: list[dict] = []
-    for radius in RADII:
-        found = store.stations_near(lat, lng, radius)
-        wanted = [r for r in found if _has(r, services) and _open(r, local) is not False]
-        if len(wanted) >= SHOWN:
-            return wanted[:SHOWN]
+    """What the bot does for a location (bot/stations_desk.py): the stations around, then the
+    three nearest open ones with the services asked for."""
+    found = stations_around(store, lat, lng, services, local)
     return [r for r in found if _has(r, services) and _open(r, local) is not False][:SHOWN]
 
 

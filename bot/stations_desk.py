@@ -137,11 +137,7 @@ class StationDesk:
     # --- answers -----------------------------------------------------------------------------
     def _nearest(self, store: Store, lat: float, lng: float, services: tuple[str, ...], now: float) -> Said:
         local = dt.datetime.fromtimestamp(now, self.zone)
-        found: list[dict[str, Any]] = []
-        for radius in RADII:
-            found = store.stations_near(lat, lng, radius, self.include_samples)
-            if len([r for r in found if _has(r, services) and _open(r, local) is not False]) >= SHOWN:
-                break
+        found = stations_around(store, lat, lng, services, local, self.include_samples)
         wanted = [r for r in found if _has(r, services)]
         none_with_services = bool(services) and not wanted
         candidates = found if none_with_services else wanted
@@ -236,6 +232,18 @@ class StationDesk:
         current = self._pending(conversation, now)
         store.update_conversation(conversation["id"], now,
                                   pending={"stations": {**current, **values, "at": now}})
+
+
+def stations_around(store: Store, lat: float, lng: float, services: tuple[str, ...], local: dt.datetime,
+                    include_samples: bool = False) -> list[dict[str, Any]]:
+    """The stations a location is answered from, nearest first: the radius widens (RADII)
+    until three are open now with the services asked for (bench/stations_bench.py times this)."""
+    found: list[dict[str, Any]] = []
+    for radius in RADII:
+        found = store.stations_near(lat, lng, radius, include_samples)
+        if len([r for r in found if _has(r, services) and _open(r, local) is not False]) >= SHOWN:
+            break
+    return found
 
 
 def _has(row: dict[str, Any], services: tuple[str, ...]) -> bool:

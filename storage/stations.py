@@ -4,6 +4,7 @@ history of every change (who, when, before and after), as for FAQ edits. Tables:
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from sqlite_utils import Database
@@ -13,6 +14,9 @@ from stations.geo import bounding_box, haversine_m
 FIELDS = ("name", "address", "lat", "lng", "hours", "services", "phone", "city", "district", "updated",
           "open_to_all", "enabled")
 ACTIONS = ("create", "edit", "disable", "enable", "import")
+# A nearest query looks at this many stations at most, nearest first: enough to find three open
+# ones with the service asked for anywhere but a directory far denser than any city's.
+NEAR_LIMIT = 200
 
 
 def _rows(cursor) -> list[dict[str, Any]]:
@@ -32,16 +36,20 @@ class StationDirectory:
         sql = "SELECT COUNT(*) FROM stations WHERE enabled = 1" + ("" if include_samples else " AND sample = 0")
         return self.db.execute(sql).fetchone()[0]
 
-    def stations_near(self, lat: float, lng: float, metres: float,
-                      include_samples: bool = False) -> list[dict[str, Any]]:
-        """Enabled stations within `metres`, nearest first, each with its "distance" in metres.
-        The R*Tree narrows to a box; the exact distance decides."""
+    def stations_near(self, lat: float, lng: float, metres: float, include_samples: bool = False,
+                      limit: int = NEAR_LIMIT) -> list[dict[str, Any]]:
+        """Enabled stations within `metres`, nearest first, each with its "distance" in metres;
+        at most `limit`. The R*Tree narrows to a box, SQLite orders the box by a flat-earth
+        distance (exact enough to pick the nearest few hundred) so that only those become
+        rows here, and the exact distance decides."""
         min_lat, max_lat, min_lng, max_lng = bounding_box(lat, lng, metres)
+        stretch = math.cos(math.radians(lat)) ** 2  # a degree of longitude is shorter away from the equator
         cursor = self.db.execute(
             "SELECT s.* FROM station_boxes b JOIN stations s ON s.id = b.id"
             " WHERE b.min_lat <= ? AND b.max_lat >= ? AND b.min_lng <= ? AND b.max_lng >= ?"
-            " AND s.enabled = 1" + ("" if include_samples else " AND s.sample = 0"),
-            [max_lat, min_lat, max_lng, min_lng])
+            " AND s.enabled = 1" + ("" if include_samples else " AND s.sample = 0") +
+            " ORDER BY (b.min_lat - ?) * (b.min_lat - ?) + (b.min_lng - ?) * (b.min_lng - ?) * ? LIMIT ?",
+            [max_lat, min_lat, max_lng, min_lng, lat, lat, lng, lng, stretch, limit])
         found = []
         for row in _rows(cursor):
             distance = haversine_m(lat, lng, row["lat"], row["lng"])

@@ -314,3 +314,23 @@ async def test_the_web_chat_location_button_sends_the_phone_position_in_a_real_b
             await context.close()
         finally:
             await browser.close()
+
+
+def test_the_nearest_stations_of_a_dense_directory_are_the_truly_nearest(tmp_path):
+    """Past NEAR_LIMIT stations in the radius, SQLite's flat-earth ordering picks which become
+    rows: the three nearest must still be exactly those a full haversine sort gives."""
+    from storage import Store
+    from storage.stations import NEAR_LIMIT
+    rng = random.Random(3)
+    rows = [{"name": f"站{i}", "address": f"路{i}号", "lat": round(HERE[0] + rng.uniform(-0.02, 0.02), 6),
+             "lng": round(HERE[1] + rng.uniform(-0.02, 0.02), 6), "hours": "24小时", "services": "饮水",
+             "phone": "", "city": "上海", "district": "黄浦区", "updated": "2026-11-01", "open_to_all": 1,
+             "enabled": 1} for i in range(NEAR_LIMIT * 3)]
+    store = Store(tmp_path / "dense.db")
+    try:
+        store.import_stations(rows, "test", 0)
+        near = store.stations_near(*HERE, 5000)
+        truth = sorted(rows, key=lambda r: haversine_m(*HERE, r["lat"], r["lng"]))
+        assert len(near) == NEAR_LIMIT and [r["name"] for r in near[:10]] == [r["name"] for r in truth[:10]]
+    finally:
+        store.close()
