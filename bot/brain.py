@@ -15,6 +15,9 @@ from intents.triggers import PhraseSet
 from knowledge import KnowledgeBase
 
 OFF_TOPIC = "~offtopic"  # the classifier's label for offtopic.yaml; never an entry id
+# A message naming a topic word is still off-topic when the classifier is this sure of it
+# (明天会下雨吗 names 下雨: 0.95; a real question about rain at work scores under 0.2).
+OFF_TOPIC_OVER_A_TOPIC = 0.8
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,8 @@ class Brain:
         # Off-topic is a class of its own (offtopic.yaml): when it is the likeliest and the
         # message names no topic, nothing is offered (no menu of unrelated entries for 附近有啥好吃的).
         off = probabilities.pop(OFF_TOPIC, 0.0)
-        if not reading.found.topics and probabilities and off > max(probabilities.values()) and off >= off_topic_floor:
+        if probabilities and off > max(probabilities.values()) and off >= off_topic_floor and \
+                (not reading.found.topics or off >= OFF_TOPIC_OVER_A_TOPIC):
             return []
         likely = sorted(probabilities, key=probabilities.get, reverse=True)[:8]
         scored = [Candidate(entry_id, round(50 * probabilities.get(entry_id, 0.0)

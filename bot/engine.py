@@ -42,6 +42,7 @@ SHORT_FOLLOW_UP = 8  # characters: 北京的呢, 众包的也算吗
 # follow-up than off-topic: it is taken as off-topic only when the classifier is this sure
 # (real off-topic lines score 0.8-0.9, follow-ups 0.1-0.45 on the development sets).
 OFF_TOPIC_IN_CONTEXT = 0.6
+PLACE_ASPECT = "地区"  # concepts.yaml's aspect for a city or province named in a follow-up
 INTERJECTION_CHARS = 2  # a message this short that names nothing (啊, 嗯嗯, ？？) gets a short prompt
 
 
@@ -310,7 +311,8 @@ class Engine:
                 return target, 100.0
         # The message's own best entry, when it is a neighbour of the topic (the same FAQ file:
         # 那我咋加入 after the members' benefits), rather than the earlier words' entry again.
-        own = candidates[0] if candidates else None
+        # Not for a place alone (武汉的呢 after the pilot regions): that asks the same topic of a city.
+        own = candidates[0] if candidates and found.aspects != {PLACE_ASPECT} else None
         if own and own.entry_id != current.id and own.score >= self.thresholds.clarify and \
                 (neighbour := brain.kb.entry(own.entry_id)) and \
                 (neighbour.file == current.file or neighbour.id in current.related.values()):

@@ -47,7 +47,7 @@ async def test_a_past_accident_asked_about_is_not_an_emergency(client):
 
 
 @pytest.mark.parametrize("text", ["让真人回我", "找工会的人帮我处理一下", "机器人别回了 叫个人来",
-                                  "能不能让律师跟我聊聊"])
+                                  "能不能让律师跟我聊聊", "zrg", "rengong", "能安排法律顾问跟我通个电话吗"])
 async def test_asking_for_a_person_in_other_words(client, text):
     reply = await send_text(client, text, openid="o_person")
     assert last_out(client, "o_person")["outcome"] == "handoff" and "工作人员" in reply
@@ -92,7 +92,7 @@ async def test_off_topic_gets_no_topic_menu_and_an_interjection_a_short_prompt(c
 
 
 @pytest.mark.parametrize("text", ["附近哪有好吃的米粉", "后天天气咋样", "帮我查个快递单号到哪了", "去汽车站怎么走",
-                                  "你属啥的"])
+                                  "你属啥的", "明天会不会下雨啊"])  # 下雨 is a topic word; the classifier is sure all the same
 async def test_off_topic_is_a_class_the_classifier_learns(client, text):
     # None of these is in offtopic.yaml; before it, each got a menu or a yes/no question.
     assert text not in client.app[ENGINE].brain.kb.offtopic
@@ -186,23 +186,23 @@ def test_kb_check_refuses_a_follow_up_to_an_unknown_entry(tmp_path):
 # questions added to the FAQ as phrasings and their danger messages to danger_examples.yaml.
 # The figures that count are those of the test set measured once after them.
 GATES = {
-    # Floors just under today's figures (2026-12-01, 7ab4813), so a change that loses riders fails.
-    "dev": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 1, "offtopic": 0.94, "follow_ups": 0.77},
-    "dev2": {"danger": 0.98, "handoff": 0.99, "first": 0.99, "wrong": 0, "offtopic": 0.96, "follow_ups": 0.85},
-    "dev3": {"danger": 0.99, "handoff": 0.99, "first": 0.99, "wrong": 0, "offtopic": 0.92, "follow_ups": 0.86},
+    # Floors just under today's figures (2026-12-01), so a change that loses riders fails.
+    "dev": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 1, "offtopic": 0.99, "follow_ups": 0.79},
+    "dev2": {"danger": 0.98, "handoff": 0.99, "first": 0.99, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.86},
+    "dev3": {"danger": 0.99, "handoff": 0.99, "first": 0.99, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.88},
     # dev4: written blind on 2026-12-01, tuned on (phrasings, danger examples, answers while
     # waiting). Before tuning: danger 97.5%, answered 82.5%, first 91.0%, follow-ups 54.1%.
-    "dev4": {"danger": 0.99, "handoff": 0.99, "first": 0.98, "wrong": 0, "offtopic": 0.94, "follow_ups": 0.81},
+    "dev4": {"danger": 0.99, "handoff": 0.99, "first": 0.98, "wrong": 0, "offtopic": 0.97, "follow_ups": 0.81},
     # Test set 3, measured once at f04e93f: danger 94.3% (93.3% after the fix for short messages),
     # handoff 91.7%, first 96.2%, no wrong answer, off-topic 86.0%, follow-ups 51.8%. Looked at
     # since, not tuned on.
-    "test": {"danger": 0.98, "handoff": 0.96, "first": 0.96, "wrong": 0, "offtopic": 0.94, "follow_ups": 0.82},
+    "test": {"danger": 0.98, "handoff": 0.98, "first": 0.96, "wrong": 0, "offtopic": 0.97, "follow_ups": 0.83},
     # Test set 4, measured once at 7c9a91d: danger 96.4%, handoff 86.0%, first 93.9%, one wrong
     # answer, off-topic 94.0%, follow-ups 63.6%. Tuned on since (follow-ups, handoff, danger).
-    "test4": {"danger": 0.99, "handoff": 0.99, "first": 0.93, "wrong": 1, "offtopic": 0.94, "follow_ups": 0.77},
-    # Test set 5, measured once at 7ab4813 (the figures the README quotes): danger 96.0%,
-    # handoff 82.1%, first 95.4%, two wrong answers, off-topic 89.3%, follow-ups 78.9%.
-    "test5": {"danger": 0.959, "handoff": 0.82, "first": 0.954, "wrong": 2, "offtopic": 0.892, "follow_ups": 0.789},
+    "test4": {"danger": 0.99, "handoff": 0.99, "first": 0.93, "wrong": 1, "offtopic": 0.95, "follow_ups": 0.77},
+    # Test set 5, measured once at 7ab4813: danger 96.0%, handoff 82.1%, first 95.4%, two wrong
+    # answers, off-topic 89.3%, follow-ups 78.9%. Tuned on since (handoff, danger, off-topic).
+    "test5": {"danger": 0.98, "handoff": 0.98, "first": 0.95, "wrong": 2, "offtopic": 0.92, "follow_ups": 0.79},
 }
 
 
@@ -305,3 +305,20 @@ async def test_asking_again_for_a_person_while_queued_is_told_it_is_done(client)
     reply = await send_text(client, "能不能找个真人跟我说 一只手打字太累了", openid=rider)
     assert last_out(client, rider)["outcome"] == "handoff" and "不用再发" in reply
     assert client.app[STORE].store.open_conversation(f"wechat:{rider}", 0)["state"] == "waiting"
+
+
+async def test_a_place_alone_asks_the_same_topic_of_that_place(client):
+    rider = "o_place"
+    await send_text(client, "职业伤害保障试点都有哪些省份", openid=rider)
+    assert last_out(client, rider)["intent"] == "injury-pilot-regions"
+    await send_text(client, "长沙的呢", openid=rider)
+    assert last_out(client, rider)["intent"] == "injury-pilot-regions"
+
+
+async def test_a_plea_that_asks_for_a_person_goes_to_one_urgently_with_the_numbers(client):
+    reply = await send_text(client, "有没有人能帮我 找个真人", openid="o_plea_person")
+    assert last_out(client, "o_plea_person")["outcome"] == "handoff" and "110" in reply and "120" in reply
+    conversation = client.app[STORE].store.open_conversation("wechat:o_plea_person", 0)
+    assert conversation["urgent"] == 1 and conversation["state"] == "waiting"
+    await send_text(client, "有人吗 快", openid="o_plea_urgent")  # said with urgency: the emergency reply
+    assert last_out(client, "o_plea_urgent")["outcome"] == "emergency"
