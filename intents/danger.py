@@ -9,6 +9,8 @@ only things that keep a match from counting are (1) figures of speech removed be
 喘不上气). Self-harm and a plea for help are never set aside by (2)."""
 from __future__ import annotations
 
+import re
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -40,8 +42,11 @@ NONE = Danger(())
 PLEA_URGENCY = ("快", "急", "救", "求", "拜托", "啊啊", "紧急", "help", "sos")
 
 
+REPEATED = re.compile(r"(.{2,4})\1")  # 有人吗有人吗: a panicked plea repeats itself
+
+
 def urgent_plea(cleaned: str) -> bool:
-    return any(mark in cleaned for mark in PLEA_URGENCY)
+    return any(mark in cleaned for mark in PLEA_URGENCY) or bool(REPEATED.search(cleaned))
 
 
 class DangerDetector:

@@ -202,6 +202,10 @@ GATES = {
     "test4": {"danger": 0.99, "handoff": 0.99, "first": 0.93, "wrong": 1, "offtopic": 0.95, "follow_ups": 0.77},
     # Test set 5, measured once at 7ab4813: danger 96.0%, handoff 82.1%, first 95.4%, two wrong
     # answers, off-topic 89.3%, follow-ups 78.9%. Tuned on since (handoff, danger, off-topic).
+    # Test set 6, measured once at 060a882 (the figures the README quotes): danger 96.0%,
+    # handoff 96.4%, first 95.8%, no wrong answer, off-topic 87.5%, follow-ups 77.1%. Since
+    # tuned on (danger wordings; panicked repetition as an urgent plea): danger 99.1%.
+    "test6": {"danger": 0.99, "handoff": 0.96, "first": 0.95, "wrong": 0, "offtopic": 0.87, "follow_ups": 0.77},
     "test5": {"danger": 0.98, "handoff": 0.98, "first": 0.95, "wrong": 2, "offtopic": 0.92, "follow_ups": 0.79},
 }
 
