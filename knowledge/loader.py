@@ -418,6 +418,10 @@ def _load_danger(path: Path, problems: list[Problem]) -> DangerSpec:
             problems.append(Problem(path.name, 0, "", f"{name} 必须是一列词语"))
         lists[name] = tuple(words or ())
     concepts = _word_table(data, "concepts", path.name, problems)
+    for name in lists["severe"]:  # the detector reads severe as concept names only
+        if name not in concepts:
+            problems.append(Problem(path.name, 0, "", f"severe 里的「{name}」不是 concepts 里的概念名：要写概念名"
+                                    "（比如 意识、呼吸），单个说法请先放进一个概念"))
     for phrase, word in ignore_conflicts(lists["ignore"], concepts):
         problems.append(Problem(path.name, 0, "", f"ignore 里的「{phrase}」会把危险说法「{word}」去掉"
                                 f"（例如“{word}了”），骑手说这句话时机器人会认不出危险：请删掉或改长"))

@@ -326,3 +326,8 @@ async def test_a_plea_that_asks_for_a_person_goes_to_one_urgently_with_the_numbe
     assert conversation["urgent"] == 1 and conversation["state"] == "waiting"
     await send_text(client, "有人吗 快", openid="o_plea_urgent")  # said with urgency: the emergency reply
     assert last_out(client, "o_plea_urgent")["outcome"] == "emergency"
+
+
+def test_kb_check_refuses_a_severe_word_that_is_not_a_concept(tmp_path):
+    kb, problems = load_edited(tmp_path, "danger.yaml", "severe: [意识,", "severe: [止不住啊, 意识,")
+    assert kb is None and any("止不住啊" in str(p) and "概念名" in str(p) for p in problems)
