@@ -78,6 +78,11 @@ class DangerDetector:
             probability, kind = self._model.assess(text)
             if probability >= THRESHOLD:
                 fired = [(kind, f"例句模型 {probability:.2f}")]
+        # A plea with a work problem named (快来人管管 这平台乱扣钱, sos 帐号冻结了) is a plea for
+        # help with that problem, not a bare plea: the FAQ answers it. With a danger of another
+        # kind (救命 被车撞了) it still counts.
+        if names_a_topic and [kind for kind, _ in fired] == ["plea"]:
+            return NONE
         if not fired:
             return NONE
         if self.set_aside(text):

@@ -331,3 +331,10 @@ async def test_a_plea_that_asks_for_a_person_goes_to_one_urgently_with_the_numbe
 def test_kb_check_refuses_a_severe_word_that_is_not_a_concept(tmp_path):
     kb, problems = load_edited(tmp_path, "danger.yaml", "severe: [意识,", "severe: [止不住啊, 意识,")
     assert kb is None and any("止不住啊" in str(p) and "概念名" in str(p) for p in problems)
+
+
+async def test_a_plea_about_a_work_problem_is_that_problem_not_an_emergency(client):
+    await send_text(client, "快来人管管 站长天天乱扣我钱", openid="o_plea_topic")
+    assert last_out(client, "o_plea_topic")["outcome"] != "emergency"
+    await send_text(client, "快来人 我被困在电梯里了", openid="o_plea_danger")  # a danger of its own kind
+    assert last_out(client, "o_plea_danger")["outcome"] == "emergency"
