@@ -264,10 +264,12 @@ def evidence(data: Path, name: str) -> Path:
 
 
 def database_text(data: Path) -> str:
-    """Every value in the database, to look for an openid in."""
+    """Every value in the database, to look for an openid in. Blobs (the stations' R*Tree
+    nodes) are read as text too, so an openid stored in one would still be found."""
     db = sqlite_utils.Database(data / "gigdesk.db")
     try:
-        return json.dumps({t: list(db[t].rows) for t in db.table_names()}, ensure_ascii=False)
+        return json.dumps({t: list(db[t].rows) for t in db.table_names()}, ensure_ascii=False,
+                          default=lambda value: value.decode("utf-8", "replace"))
     finally:
         db.close()
 
