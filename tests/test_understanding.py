@@ -287,14 +287,6 @@ async def test_a_short_follow_up_without_a_topic_stays_on_the_topic_and_off_topi
     assert last_out(client, rider)["outcome"] == "fallback" and "体检" not in reply
 
 
-async def test_a_topic_the_conversation_had_not_wins_over_the_earlier_words(client):
-    rider = "o_switch"
-    await send_text(client, "我帐号遭封了 啥子原因都没说", openid=rider)
-    assert last_out(client, rider)["intent"] == "account-deactivated"
-    await send_text(client, "那我要去仲裁的话咋个弄", openid=rider)
-    assert last_out(client, rider)["intent"] == "arbitration-how"
-
-
 async def test_after_an_emergency_the_next_question_is_read_within_what_happened(client):
     rider = "o_heat"
     await send_text(client, "我同事中暑倒路边了 叫不醒 怎么办", openid=rider)
@@ -311,12 +303,17 @@ async def test_asking_again_for_a_person_while_queued_is_told_it_is_done(client)
     assert client.app[STORE].store.open_conversation(f"wechat:{rider}", 0)["state"] == "waiting"
 
 
-async def test_a_place_alone_asks_the_same_topic_of_that_place(client):
-    rider = "o_place"
-    await send_text(client, "职业伤害保障试点都有哪些省份", openid=rider)
-    assert last_out(client, rider)["intent"] == "injury-pilot-regions"
-    await send_text(client, "长沙的呢", openid=rider)
-    assert last_out(client, rider)["intent"] == "injury-pilot-regions"
+@pytest.mark.parametrize("first, first_entry, then, then_entry", [
+    # A topic the conversation had not had wins over the pull of the earlier words.
+    ("我帐号遭封了 啥子原因都没说", "account-deactivated", "那我要去仲裁的话咋个弄", "arbitration-how"),
+    # A place alone asks the same topic of that place.
+    ("职业伤害保障试点都有哪些省份", "injury-pilot-regions", "长沙的呢", "injury-pilot-regions"),
+], ids=["a-new-topic-wins", "a-place-alone-stays"])
+async def test_the_second_message_is_read_against_the_first(client, first, first_entry, then, then_entry):
+    await send_text(client, first, openid="o_two")
+    assert last_out(client, "o_two")["intent"] == first_entry
+    await send_text(client, then, openid="o_two")
+    assert last_out(client, "o_two")["intent"] == then_entry
 
 
 async def test_a_plea_that_asks_for_a_person_goes_to_one_urgently_with_the_numbers(client):
