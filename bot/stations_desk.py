@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from knowledge.loader import load_station_wording
 from knowledge.model import compiled
 from stations.asking import asks_for_station, clean, looks_like_place, place_words
 from stations.geo import describe_distance, ebike_minutes, navigation_link
@@ -33,38 +34,10 @@ SHOWN = 3
 # The rider's position is kept (rounded to about 100 m) only to read 能充电的 after an answer.
 POSITION_SECONDS = 1800
 POSITION_DECIMALS = 3
-SAMPLE_CONTEXT = {"union_hotline": "12351", "union_name": "工会", "stations": ["1. 示例"], "services": "充电",
-                  "none_with_services": False, "closer_closed": {"name": "示例", "distance": "300 米", "hours": "8-20"},
-                  "n": 1, "name": "示例", "distance": "300 米", "minutes": 2, "status": "", "restricted": True,
-                  "address": "示例路 1 号", "hours": "08:00-20:00", "phone": "123", "link": "https://uri.amap.com/",
-                  "place": "黄浦区", "total": 4}
-REQUIRED = ("found", "station_item", "status_open", "status_closing", "status_closed", "status_unknown",
-            "all_closed", "none_near", "ask_location", "ask_location_web", "place_found", "place_unknown",
-            "sample_notice")
-
-
 @dataclass(frozen=True)
 class Said:
     text: str
     outcome: str  # stations | stations_none | stations_ask | stations_place
-
-
-def load_wording(path: Path) -> dict[str, str]:
-    """The messages of knowledge/stations.yaml, each checked by rendering it once. Raises
-    ValueError naming what is wrong."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    messages = data.get("messages") if isinstance(data, dict) else None
-    if not isinstance(messages, dict):
-        raise ValueError(f"{path.name}: 要有 messages: 一节")
-    missing = [name for name in REQUIRED if not isinstance(messages.get(name), str)]
-    if missing:
-        raise ValueError(f"{path.name}: 缺少消息 {', '.join(missing)}")
-    for name in REQUIRED:
-        try:
-            compiled(messages[name]).render(SAMPLE_CONTEXT)
-        except Exception as exc:  # jinja2's syntax and runtime errors alike
-            raise ValueError(f"{path.name}: 消息 {name} 写错了（{exc}）") from None
-    return messages
 
 
 class StationDesk:
@@ -93,7 +66,7 @@ class StationDesk:
             return
         self._stamp = stamp
         try:
-            self._wording = load_wording(self.path)
+            self._wording = load_station_wording(self.path)
         except (OSError, ValueError, yaml.YAMLError) as exc:
             log.error("station wording not reloaded, still using the last good version: %s", exc)
 

@@ -12,9 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+import yaml
+
 from bot.settings import Settings
 from intents import Candidate, Matcher, Normaliser, decide
-from knowledge.loader import Problem, load_knowledge
+from knowledge.loader import Problem, load_knowledge, load_station_wording
 from knowledge.model import Entry, KnowledgeBase
 
 MIN_EXAMPLES = 8  # fewer and the matcher has too few ways of saying it to recognise a new one
@@ -68,15 +70,14 @@ def _check(directory: Path, max_age_days: int, today: dt.date) -> tuple[Knowledg
 def station_wording_problems(directory: Path) -> list[Problem]:
     """stations.yaml (what riders are told about rest stations): every message there, rendered
     once. A running server keeps its last good version of a broken file; this says why."""
-    from bot.stations_desk import load_wording
     path = directory / "stations.yaml"
     if not path.exists():
         return []
     try:
-        load_wording(path)
+        load_station_wording(path)
     except (ValueError, OSError) as exc:
         return [Problem("stations.yaml", 0, "", str(exc).removeprefix("stations.yaml: "))]
-    except Exception as exc:  # YAML syntax errors and the like, said plainly
+    except yaml.YAMLError as exc:
         return [Problem("stations.yaml", 0, "", f"读不出来：{exc}")]
     return []
 

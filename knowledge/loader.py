@@ -189,6 +189,34 @@ def check_template(source: str, context: dict[str, Any] = SAMPLE_CONTEXT) -> str
     return None
 
 
+# knowledge/stations.yaml: what riders are told about rest stations, and the variables each
+# message is rendered with (bot/stations_desk.py).
+STATION_MESSAGES = ("found", "station_item", "status_open", "status_closing", "status_closed", "status_unknown",
+                    "all_closed", "none_near", "ask_location", "ask_location_web", "place_found", "place_unknown",
+                    "sample_notice")
+STATION_CONTEXT = {**SAMPLE_CONTEXT, "stations": ["1. 示例"], "services": "充电", "none_with_services": False,
+                   "closer_closed": {"name": "示例", "distance": "300 米", "hours": "8-20"},
+                   "n": 1, "name": "示例", "distance": "300 米", "minutes": 2, "status": "", "restricted": True,
+                   "address": "示例路 1 号", "hours": "08:00-20:00", "phone": "123", "link": "https://uri.amap.com/",
+                   "place": "黄浦区", "total": 4}
+
+
+def load_station_wording(path: Path) -> dict[str, str]:
+    """The messages of stations.yaml, each checked as answers are (check_template). Raises
+    ValueError naming what is wrong, yaml.YAMLError for a file that is not YAML."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    messages = data.get("messages") if isinstance(data, dict) else None
+    if not isinstance(messages, dict):
+        raise ValueError(f"{path.name}: 要有 messages: 一节")
+    missing = [name for name in STATION_MESSAGES if not isinstance(messages.get(name), str)]
+    if missing:
+        raise ValueError(f"{path.name}: 缺少消息 {', '.join(missing)}")
+    for name in STATION_MESSAGES:
+        if why := check_template(messages[name], STATION_CONTEXT):
+            raise ValueError(f"{path.name}: 消息 {name} 写错了（{why}）")
+    return messages
+
+
 def _load_faq_file(path: Path, problems: list[Problem]) -> list[Entry]:
     rel = f"faq/{path.name}"
     data = read_yaml(path, problems, rel)
