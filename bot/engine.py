@@ -415,29 +415,28 @@ class Engine:
 
     def _emergency(self, store: Store, brain: Brain, reading: Reading, conversation: dict[str, Any],
                    now: float, danger: Danger) -> Reply:
+        # Where the message is also a clear FAQ question, its answer follows the numbers.
+        candidates = brain.rank(reading)
+        decided = decide(candidates, self.thresholds, names_a_topic=bool(reading.found.topics)).kind
+        entry = brain.kb.entry(candidates[0].entry_id) if decided == "answer" else None
+        # What it is about is kept, so the rider's next question (医药费谁出) is read within it:
+        # the FAQ's best guess, or the entry danger.yaml names for the kind.
+        about = candidates[0].entry_id if decided != "fallback" and candidates else \
+            next((brain.kb.danger.about[k] for k in danger.kinds if k in brain.kb.danger.about), "")
         # A caseworker who already has the conversation keeps it; otherwise it joins the queue.
         state = "assigned" if conversation["state"] == "assigned" else "waiting"
         # An unfinished help request is kept: the rider can still complete it.
         intake = Intake.state(json.loads(conversation["pending"] or "{}"))
         store.update_conversation(conversation["id"], now, state=state, reason="urgent", urgent=1,
                                   pending={"intake": intake} if intake else None,
-                                  waiting_since=conversation["waiting_since"] or now)
+                                  waiting_since=conversation["waiting_since"] or now,
+                                  **({"context": self._about(about, reading.text, now)} if about else {}))
         # The right number first, for each kind found (a crash with bleeding: 122 and 120).
         blocks = [self._render(brain, f"emergency_{kind}") for kind in DANGER_KINDS if kind in danger.kinds]
         reply = "\n".join(blocks + [self._render(brain, "emergency")]) + self._after_hours(brain, now)
-        # Safety first; where the message is also a clear FAQ question, the answer follows.
-        candidates = brain.rank(reading)
-        answered = ""
-        kind = decide(candidates, self.thresholds, names_a_topic=bool(reading.found.topics)).kind
-        if kind == "answer" and (entry := brain.kb.entry(candidates[0].entry_id)):
+        if entry is not None:
             reply += "\n\n" + brain.kb.render_answer(entry, self.context)
-            answered = entry.id
-        # What it is about is kept, so the rider's next question (医药费谁出) is read within it:
-        # the FAQ's best guess, or the entry danger.yaml names for the kind.
-        about = candidates[0].entry_id if kind != "fallback" and candidates else \
-            next((brain.kb.danger.about[k] for k in danger.kinds if k in brain.kb.danger.about), "")
-        if about:
-            store.update_conversation(conversation["id"], now, context=self._about(about, reading.text, now))
+        answered = entry.id if entry is not None else ""
         return Reply(reply, "emergency", "emergency:" + "+".join(danger.kinds), answered=answered)
 
     def _hand_off(self, store: Store, brain: Brain, conversation: dict[str, Any], reason: str, now: float,
