@@ -28,7 +28,7 @@ from bot.console import openapi
 from bot.console.pages import Pages, templates
 from bot.console import stations_api
 from bot.console import unanswered_api
-from bot.engine import Engine
+from bot.conversation import Engine
 from bot.httputil import BadRequest, behind_proxy
 from bot.escalation import Escalator
 from bot.evidence import EvidenceFetcher

@@ -73,7 +73,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from bot.app import load_or_fail, template_context
     from bot.brain import build_brain
     from bot.delivery import handle_delivery
-    from bot.engine import Engine, Inbound
+    from bot.conversation import Engine, Inbound
     from storage import Store
 
     settings = _settings(args)

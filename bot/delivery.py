@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from bot.engine import Engine, Inbound, Reply
+from bot.conversation import Engine, Inbound, Reply
 from storage import Store
 
 

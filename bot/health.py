@@ -19,7 +19,7 @@ import time
 from aiohttp import web
 
 from bot.console.auth import public
-from bot.engine import Engine
+from bot.conversation import Engine
 from bot.settings import Settings
 from storage import AsyncStore
 

@@ -18,7 +18,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from bot.console.auth import public
-from bot.engine import Engine, Reply
+from bot.conversation import Engine, Reply
 from bot.httputil import json_error, same_secret
 from bot.outbox import Outbox
 from bot.reloader import KnowledgeWatcher

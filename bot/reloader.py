@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from bot.brain import build_brain
-from bot.engine import Engine
+from bot.conversation import Engine
 from knowledge import Problem, load_knowledge
 
 log = logging.getLogger("gigdesk.knowledge")

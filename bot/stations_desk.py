@@ -4,9 +4,11 @@ asks for one, or is answered from a district or street named; 能充电的 narro
 
 It reads the table on every question (the R*Tree makes that cheap), so an import or a console
 edit is served at once. An empty directory answers nothing here: the engine then gives today's
-answer (the map search). Runs on the database thread inside Engine.handle."""
+answer (the map search). It only reads: what it remembers for the next message (the position,
+the services asked for) is returned in Said.pending for the engine to store."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -38,6 +40,7 @@ POSITION_DECIMALS = 3
 class Said:
     text: str
     outcome: str  # stations | stations_none | stations_ask | stations_place
+    pending: dict[str, Any] | None = None  # the conversation's pending state to keep; None: unchanged
 
 
 class StationDesk:
@@ -81,8 +84,8 @@ class StationDesk:
         self._reload()
         pending = self._pending(conversation, now)
         services = tuple(pending.get("services") or ())
-        self._remember(store, conversation, now, lat=round(lat, POSITION_DECIMALS), lng=round(lng, POSITION_DECIMALS))
-        return self._nearest(store, lat, lng, services, now)
+        said = self._nearest(store, lat, lng, services, now)
+        return self._remember(said, conversation, now, lat=round(lat, POSITION_DECIMALS), lng=round(lng, POSITION_DECIMALS))
 
     def text(self, store: Store, conversation: dict[str, Any], channel: str, text: str, now: float) -> Said | None:
         """A station question in words, or None when the message is not one (or the directory is
@@ -103,9 +106,9 @@ class StationDesk:
             return self._nearest(store, pending["lat"], pending["lng"], services, now)
         if looks_like_place(text) and not asks:
             return Said(self._say("place_unknown", place=clean(text)), "stations_place")
-        self._remember(store, conversation, now, ask=True, services=list(services))
         name = "ask_location_web" if channel == "web" else "ask_location"
-        return Said(self._say(name, services=join(services)), "stations_ask")
+        return self._remember(Said(self._say(name, services=join(services)), "stations_ask"), conversation, now,
+                              ask=True, services=list(services))
 
     # --- answers -----------------------------------------------------------------------------
     def _nearest(self, store: Store, lat: float, lng: float, services: tuple[str, ...], now: float) -> Said:
@@ -136,10 +139,10 @@ class StationDesk:
         # Open ones first: a rider at 9 pm needs the door that is open.
         wanted.sort(key=lambda r: (_open(r, local) is False, _open(r, local) is None, r["name"]))
         items = [self._item(i, r, local) for i, r in enumerate(wanted[:SHOWN], 1)]
-        self._remember(store, conversation, now, ask=True, services=list(services))
         text = self._say("place_found", place=label, services=join(services) if wanted is not rows else "",
                          total=len(wanted), stations=items)
-        return Said(self._mark(text, any(r["sample"] for r in wanted[:SHOWN])), "stations_place")
+        said = Said(self._mark(text, any(r["sample"] for r in wanted[:SHOWN])), "stations_place")
+        return self._remember(said, conversation, now, ask=True, services=list(services))
 
     def _item(self, n: int, row: dict[str, Any], local: dt.datetime) -> str:
         distance = row.get("distance")
@@ -201,10 +204,10 @@ class StationDesk:
             return {}
         return mine
 
-    def _remember(self, store: Store, conversation: dict[str, Any], now: float, **values: Any) -> None:
+    def _remember(self, said: Said, conversation: dict[str, Any], now: float, **values: Any) -> Said:
+        """said, with what to keep for the next message (能充电的 narrows this answer)."""
         current = self._pending(conversation, now)
-        store.update_conversation(conversation["id"], now,
-                                  pending={"stations": {**current, **values, "at": now}})
+        return dataclasses.replace(said, pending={"stations": {**current, **values, "at": now}})
 
 
 def stations_around(store: Store, lat: float, lng: float, services: tuple[str, ...], local: dt.datetime,

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-# The bot's reply outcomes (bot/engine.py) that close a rider's typed question, by what
+# The bot's reply outcomes (bot/conversation/) that close a rider's typed question, by what
 # happened to it. "chosen" (the rider picked one of the clarify choices) and "menu" (a menu
 # button) answer an entry too, but are not a new question: counted for the top entries only,
 # so a clarified question that is then answered counts once, as clarified.
@@ -102,7 +102,7 @@ class Stats:
 
     def _count_replies(self, start: float, end: float, counts: dict[str, Any], entries: dict[str, int]) -> None:
         """The engine writes exactly one bot reply per rider message it answers, carrying the
-        outcome (bot/engine.py Engine.handle): counting replies counts each message once.
+        outcome (bot/conversation/engine.py Engine.handle): counting replies counts each message once.
         Replies that answer an FAQ entry are also counted by entry, in `entries`."""
         for outcome, entry, n in self.db.execute(_REPLIES_SQL, [*ENTRY_OUTCOMES, start, end]):
             group = QUESTION_OUTCOMES.get(outcome) or ("chosen" if outcome == "chosen" else "other")

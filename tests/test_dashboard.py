@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.app import ENGINE, STORE, create_app
-from bot.engine import Inbound
+from bot.conversation import Inbound
 from storage import Store
 from storage.stats import DayRange, summary
 from tests.conftest import Console, add_user, send_text, signed_query, wechat_xml

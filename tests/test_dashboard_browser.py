@@ -8,7 +8,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from bot.app import ENGINE
-from bot.engine import Inbound
+from bot.conversation import Inbound
 from tests.test_console_browser import CHROMIUM, browser, desk, log_in, open_page, pytestmark  # noqa: F401
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

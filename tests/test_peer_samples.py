@@ -20,7 +20,7 @@ SAMPLES = sorted(PEERS.glob("*/*.xml"))
 # A plain subscribe (no EventKey): the welcome every kind of subscribe should get.
 PLAIN_SUBSCRIBE = PEERS / "wechatpy" / "001_events_subscribe_event.xml"
 
-# The two defects this replay found (both fixed in bot/engine.py): a subscribe from a product
+# The two defects this replay found (both fixed in the engine, now bot/conversation/events.py): a subscribe from a product
 # page got no welcome, and scancode_waitmsg got "success" (WeChat shows 消息接收中 until a
 # reply comes). These sets name the samples of each, checked below to stay exact.
 SUBSCRIBE_SCAN_PRODUCT = {  # subscribe with EventKey "scanbarcode|..." / "scanimage|..."

@@ -27,7 +27,7 @@ import jinja2
 from aiohttp import web
 
 from bot.delivery import handle_delivery
-from bot.engine import Engine, Inbound
+from bot.conversation import Engine, Inbound
 from bot.httputil import BadRequest, json_error, parse_id, parse_json, same_origin
 from bot.ratelimit import RateLimit
 from stations.geo import wgs84_to_gcj02

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from bot.channels import wechat_protocol as proto
 from bot.delivery import Outcome, handle_delivery
-from bot.engine import Engine, Inbound
+from bot.conversation import Engine, Inbound
 from bot.outbox import Outbox
 from bot.settings import Settings
 from storage import AsyncStore

@@ -20,7 +20,7 @@ from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException
 from wechatpy.messages import BaseMessage, UnknownMessage
 
-from bot.engine import Inbound
+from bot.conversation import Inbound
 
 # DTDs are refused before any parser sees the body: entity expansion is the classic XML bomb.
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)

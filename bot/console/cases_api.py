@@ -16,9 +16,9 @@ from aiohttp import web
 from bot.console.api import path_id, rider_label
 from bot.console.auth import STAFF, Staff, handles_conversations, requires
 from bot.console.casework import Casework, Refusal
-from bot.engine import Engine
+from bot.conversation import Engine
 from bot.httputil import BadRequest, csv_response, json_error, parse_day, read_json_object, text_field
-from bot.intake import STATUS_WORDS
+from bot.conversation.intake import STATUS_WORDS
 from storage import AsyncStore, Store
 from storage.cases import CASE_FILTERS, FINISHED, STATUSES
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.console.auth import Staff, handles_conversations
 from bot.console.live import Hub
-from bot.engine import Engine
+from bot.conversation import Engine
 from bot.outbox import Outbox
 from bot.textparts import utf8_len
 from storage import AsyncStore, Store

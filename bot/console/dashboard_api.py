@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bot.console.auth import STAFF, requires
 from bot.console.pages import Pages
-from bot.engine import Engine
+from bot.conversation import Engine
 from bot.httputil import BadRequest, csv_response, parse_day
 from knowledge.check import REVIEW_MAX_AGE_DAYS, review_overdue
 from knowledge.model import KnowledgeBase

@@ -17,7 +17,7 @@ from aiohttp import web
 from bot.console.auth import STAFF, requires
 from bot.console.faq_editing import FAQ_EDITING, EditRefused, FaqEditing, parse_fields
 from bot.console.pages import Pages
-from bot.engine import CHANNEL_BYTE_LIMITS, Engine
+from bot.conversation import CHANNEL_BYTE_LIMITS, Engine
 from bot.httputil import BadRequest, json_error, parse_id, read_json_object, text_field
 from bot.reloader import KnowledgeWatcher
 from bot.textparts import split_to_bytes, utf8_len

@@ -18,7 +18,7 @@ from aiohttp import web
 from bot.console.auth import STAFF, Staff, requires
 from bot.console.faq_editing import FAQ_EDITING, EditRefused
 from bot.console.pages import Pages
-from bot.engine import Engine
+from bot.conversation import Engine
 from bot.httputil import BadRequest, json_error, read_json_object, text_field
 from bot.privacy import mask
 from intents.grouping import SORTS, Group, Question, group_questions

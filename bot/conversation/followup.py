@@ -1,0 +1,98 @@
+"""Reading a message within the conversation so far: a follow-up (那要什么材料, 北京的呢) is
+answered within the topic under discussion; a message naming a new subject wins over it."""
+from __future__ import annotations
+
+
+from bot.conversation.model import Turn
+from intents import decide
+from knowledge import Entry
+
+SHORT_FOLLOW_UP = 8  # characters: 北京的呢, 众包的也算吗
+PLACE_ASPECT = "地区"  # concepts.yaml's aspect for a city or province named in a follow-up
+
+Sure = tuple[Entry, float | None, str, str]  # (entry, score, outcome, the words it answers)
+
+
+def sure_answer(turn: Turn, candidates: list, decision) -> Sure | None:
+    """(entry, score, outcome, the words it answers) when the bot is sure, else None.
+    A new topic wins; a message that asks something of the topic (an aspect such as 材料,
+    or a short 北京的呢) without a confident answer of its own is read within the last one."""
+    brain, reading, context = turn.brain, turn.reading, turn.context
+    found = reading.found
+    # A message the bot cannot answer on its own is read within the topic, unless it is
+    # off-topic (no candidates): riders go on in few words (咋参加, 学完给发证不, 我不是会员).
+    # Only who the rider is (我是专送的, 快递员也有吗) does not change the subject.
+    subject = found.topics - set(brain.kb.concepts.rider_topics)
+    if context and not (decision.kind == "answer" and subject) and \
+            (_asks_more(turn) or (decision.kind != "answer" and candidates)):
+        if new := _new_subject(turn, candidates):
+            return new
+        if followed := _follow_up(turn, candidates):
+            return followed[0], followed[1], "followup", context["text"] + "，" + reading.text
+    if decision.kind == "answer":
+        return brain.kb.entry(candidates[0].entry_id), candidates[0].score, "answer", reading.text
+    return None
+
+
+def _new_subject(turn: Turn, candidates: list) -> Sure | None:
+    """A message naming a topic the conversation had not (医药费 after a crash, 仲裁 after a
+    closed account) is its own question: its best entry, if plausible, rather than the old
+    topic that the earlier words would pull towards."""
+    brain, context, thresholds = turn.brain, turn.context, turn.engine.thresholds
+    current = brain.kb.entry(context.get("entry", ""))
+    before = brain.concepts_in(context["text"]).topics | \
+        (brain.concepts_in(current.title).topics if current else frozenset()) | set(brain.kb.concepts.rider_topics)
+    if not (turn.reading.found.topics - before) or not candidates:
+        return None
+    top = candidates[0]
+    if top.score < thresholds.clarify or top.entry_id == context.get("entry") or \
+            (entry := brain.kb.entry(top.entry_id)) is None:
+        return None
+    runner_up = candidates[1].score if len(candidates) > 1 else 0.0
+    if top.score - runner_up < thresholds.margin:
+        return None
+    return entry, top.score, "answer", turn.reading.text
+
+
+def _follow_up(turn: Turn, candidates: list) -> tuple[Entry, float | None] | None:
+    """The entry a follow-up asks for, within the topic under discussion: first what the
+    topic's entry declares for the aspect asked (材料 -> its evidence entry), then the
+    rider's earlier words and these together, as one question."""
+    brain, context, thresholds = turn.brain, turn.context, turn.engine.thresholds
+    found = turn.reading.found
+    current = brain.kb.entry(context.get("entry", ""))
+    if current is None:
+        return None
+    # In the order concepts.yaml lists them: a set's order changes from run to run.
+    for aspect in (a for a in brain.kb.concepts.aspects if a in found.aspects):
+        if (target := brain.kb.entry(current.related.get(aspect, ""))) is not None:
+            return target, 100.0
+    # The message's own best entry, when it is a neighbour of the topic (the same FAQ file:
+    # 那我咋加入 after the members' benefits), rather than the earlier words' entry again.
+    # Not for a place alone (武汉的呢 after the pilot regions): that asks the same topic of a city.
+    own = candidates[0] if candidates and found.aspects != {PLACE_ASPECT} else None
+    if own and own.entry_id != current.id and own.score >= thresholds.clarify and \
+            (neighbour := brain.kb.entry(own.entry_id)) and \
+            (neighbour.file == current.file or neighbour.id in current.related.values()):
+        return neighbour, own.score
+    together = brain.rank(context["text"] + "，" + turn.reading.text)
+    top = together[0] if together else None
+    if top is None or (entry := brain.kb.entry(top.entry_id)) is None:
+        return None
+    if decide(together, thresholds).kind == "answer":
+        return entry, top.score
+    # Within the topic, the topic's own entries need less evidence than a new subject.
+    if top.entry_id in {current.id, *current.related.values()} and top.score >= thresholds.clarify:
+        return entry, top.score
+    # Nothing of its own (北京的呢, 要啥手续): the rider is still on the same topic.
+    if not found.topics:
+        return current, None
+    return None
+
+
+def _asks_more(turn: Turn) -> bool:
+    cleaned, found = turn.cleaned, turn.reading.found
+    return bool(found.aspects or found.topics) or \
+        (len(cleaned) <= SHORT_FOLLOW_UP and cleaned.endswith(("呢", "吗")))
+
+
