@@ -123,6 +123,8 @@ class KnowledgeBase:
     concepts: Concepts = field(default_factory=Concepts)
     danger: DangerSpec = field(default_factory=DangerSpec)
     offtopic: tuple[str, ...] = ()  # messages about nothing the FAQ covers (offtopic.yaml)
+    # Dialect words (粤语 咗, 喺, 冇) -> the standard word, read so before every check (lexicon.yaml)
+    dialect: dict[str, str] = field(default_factory=dict)
     _by_id: dict[str, Entry] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
