@@ -56,6 +56,7 @@ class Brain:
     classifier: Classifier
     pinyin: PinyinReader
     dialect: Normaliser
+    new_subject: tuple[str, ...]  # cleaned
 
     def read(self, text: str) -> Reading:
         # Typed in pinyin (bei ren gen le yi lu): read with the words the knowledge knows in 汉字.
@@ -109,6 +110,10 @@ class Brain:
             return Danger(("plea",), phrase)
         return found
 
+    def opens_new_subject(self, reading: Reading) -> bool:
+        """对了 / 顺便问下 / 另外 at the start: the rider changes the subject."""
+        return reading.cleaned.startswith(self.new_subject) if self.new_subject else False
+
     def asks_for_a_person(self, message: str | Reading) -> str | None:
         cleaned = self._reading(message).cleaned
         return self.handoff.found_in(cleaned) or self.handoff_rules.first(cleaned)
@@ -139,7 +144,8 @@ def build_brain(kb: KnowledgeBase) -> Brain:
     classifier = trained(docs, tuple(sorted(kb.synonyms.items())),
                          tuple(sorted(kb.concepts.topics.items())))
     t = kb.triggers
-    return Brain(kb=kb, pinyin=PinyinReader(_vocabulary(kb)), dialect=dialect, normalise=normalise, matcher=matcher, emergency=PhraseSet(t.emergency),
+    return Brain(kb=kb, pinyin=PinyinReader(_vocabulary(kb)), dialect=dialect,
+                 new_subject=tuple(w for w in map(clean, kb.concepts.new_subject) if w), normalise=normalise, matcher=matcher, emergency=PhraseSet(t.emergency),
                  concepts=concepts, danger=danger, classifier=classifier,
                  handoff_rules=RuleSet(kb.concepts.handoff_rules, compile_concepts(kb.concepts.handoff_concepts)),
                  handoff=PhraseSet(t.handoff), back_to_bot=PhraseSet(t.back_to_bot),

@@ -417,7 +417,10 @@ def _load_concepts(path: Path, problems: list[Problem]) -> Concepts:
     for name in rider_topics or ():
         if name not in topics:
             problems.append(Problem(path.name, 0, "", f"rider_topics 里的「{name}」不是 topics 里的话题"))
-    return Concepts(topics=topics, rider_topics=tuple(rider_topics or ()),
+    new_subject = _text_list(data.get("new_subject", []))
+    if new_subject is None:
+        problems.append(Problem(path.name, 0, "", "new_subject 必须是一列说法"))
+    return Concepts(topics=topics, rider_topics=tuple(rider_topics or ()), new_subject=tuple(new_subject or ()),
                     aspects=_word_table(data, "aspects", path.name, problems),
                     handoff_concepts=_word_table(handoff, "concepts", path.name, problems),
                     handoff_rules=_rule_list(handoff.get("when"), "handoff", path.name, problems))

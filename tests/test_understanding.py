@@ -335,3 +335,16 @@ async def test_a_plea_about_a_work_problem_is_that_problem_not_an_emergency(clie
     assert last_out(client, "o_plea_topic")["outcome"] != "emergency"
     await send_text(client, "快来人 我被困在电梯里了", openid="o_plea_danger")  # a danger of its own kind
     assert last_out(client, "o_plea_danger")["outcome"] == "emergency"
+
+
+async def test_a_message_that_opens_a_new_subject_is_not_read_within_the_last_one(client):
+    rider = "o_aside"
+    await send_text(client, "工会能免费体检吗", openid=rider)
+    await send_text(client, "咋报名", openid=rider)
+    assert last_out(client, rider)["intent"] == "health-check"  # read within the topic
+    # 对了 / 顺便问下 change the subject: an aside about something else is not the health check.
+    reply = await send_text(client, "对了你知道哪里二手电动车便宜不", openid=rider)
+    assert last_out(client, rider)["outcome"] == "fallback" and "体检" not in reply
+    await send_text(client, "工会能免费体检吗", openid="o_aside2")
+    await send_text(client, "顺便问下 站长扣了我押金不退咋办", openid="o_aside2")
+    assert last_out(client, "o_aside2")["intent"] == "pay-deposit"
