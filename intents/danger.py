@@ -37,16 +37,6 @@ class Danger:
 
 
 NONE = Danger(())
-# A bare plea that also asks for a person (有没有人能帮我 真人) is handed to a person; with one of
-# these it sounds like an emergency (有人吗 快, 来个人 求你了) and gets the emergency reply.
-PLEA_URGENCY = ("快", "急", "救", "求", "拜托", "啊啊", "紧急", "help", "sos")
-
-
-REPEATED = re.compile(r"(.{2,4})\1")  # 有人吗有人吗: a panicked plea repeats itself
-
-
-def urgent_plea(cleaned: str) -> bool:
-    return any(mark in cleaned for mark in PLEA_URGENCY) or bool(REPEATED.search(cleaned))
 
 
 class DangerDetector:

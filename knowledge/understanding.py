@@ -143,7 +143,7 @@ def _questions(bot: Bot, data: dict, report: Report) -> None:
 def _danger(bot: Bot, data: dict, report: Report) -> None:
     for item in data.get("danger") or []:
         reply, _ = bot.say(bot.rider(), str(item["text"]), START)
-        found = bool(reply) and reply.outcome == "emergency"
+        found = _danger_reply(reply)
         report.danger[item["kind"]].add(found)
         needed = NUMBERS[item["kind"]]
         report.danger_numbers.add(found and all(n in reply.text for n in needed))
@@ -152,8 +152,14 @@ def _danger(bot: Bot, data: dict, report: Report) -> None:
     for item in data.get("not_danger") or []:
         reply, _ = bot.say(bot.rider(), str(item["text"]), START)
         report.not_danger += 1
-        if reply and reply.outcome == "emergency":
+        if _danger_reply(reply):
             report.false_alarms.append(str(item["text"]))
+
+
+def _danger_reply(reply: Reply | None) -> bool:
+    """The emergency reply, or a plea handed to a person urgently with the numbers (有人吗 有人吗,
+    来个人啊: a handoff whose intent is emergency:plea)."""
+    return bool(reply) and (reply.outcome == "emergency" or reply.intent.startswith("emergency:"))
 
 
 def _conversations(bot: Bot, data: dict, report: Report) -> None:
@@ -181,7 +187,7 @@ def _turn_right(expect: str, reply: Reply | None) -> bool | None:
     if expect == "offtopic":
         return reply is None or outcome in NOT_A_TOPIC
     if expect.startswith("danger"):
-        return outcome == "emergency"
+        return _danger_reply(reply)
     return reply is not None and reply.answered == expect
 
 

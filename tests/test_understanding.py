@@ -328,8 +328,48 @@ async def test_a_plea_that_asks_for_a_person_goes_to_one_urgently_with_the_numbe
     assert last_out(client, "o_plea_person")["outcome"] == "handoff" and "110" in reply and "120" in reply
     conversation = client.app[STORE].store.open_conversation("wechat:o_plea_person", 0)
     assert conversation["urgent"] == 1 and conversation["state"] == "waiting"
-    await send_text(client, "有人吗 快", openid="o_plea_urgent")  # said with urgency: the emergency reply
-    assert last_out(client, "o_plea_urgent")["outcome"] == "emergency"
+    # Said with urgency, the same: the numbers first, then a person, urgently.
+    reply = await send_text(client, "有没有活人在线 急", openid="o_plea_urgent")
+    said = last_out(client, "o_plea_urgent")
+    assert said["outcome"] == "handoff" and said["intent"] == "emergency:plea"
+    assert reply.index("110") < reply.index("工作人员")
+
+
+@pytest.mark.parametrize("text", ["喂喂喂 有没有人在", "有没有活人"])
+async def test_calling_again_and_again_for_anyone_is_a_plea_handed_to_a_person_urgently(client, text):
+    reply = await send_text(client, text, openid="o_calling")
+    said = last_out(client, "o_calling")
+    # Both at once: a person is asked for, and it may be danger (kb eval counts it as danger).
+    assert said["outcome"] == "handoff" and said["intent"] == "emergency:plea"
+    assert "110" in reply and "120" in reply
+    assert client.app[STORE].store.open_conversation("wechat:o_calling", 0)["urgent"] == 1
+
+
+async def test_a_bare_help_me_gets_the_emergency_reply_but_help_me_order_food_does_not(client):
+    await send_text(client, "帮我", openid="o_help")
+    assert last_out(client, "o_help")["outcome"] == "emergency"
+    await send_text(client, "帮我点份外卖", openid="o_food")
+    assert last_out(client, "o_food")["outcome"] != "emergency"
+
+
+@pytest.mark.parametrize("text", ["老子问了八遍了你就回这几句 让人来", "我在西宁 你们有人能见一面不", "工会的人在不"])
+async def test_a_fed_up_or_plain_request_for_a_person_is_not_taken_for_danger(client, text):
+    reply = await send_text(client, text, openid="o_fed_up")
+    assert last_out(client, "o_fed_up")["outcome"] == "handoff" and "110" not in reply
+
+
+@pytest.mark.parametrize("first, first_entry, then, then_entry", [
+    ("听同事讲工会有个什么意外互助保障，那是个啥东西", "mutual-aid-cover", "一年多少钱", "mutual-aid-cover"),
+    ("想学个技术 工会有没有免费培训", "training", "在哪报名", "training"),
+    ("京东这边超时一单扣五块 时效定得太短了", "algorithm-time-limit", "超时扣的钱能要回来吗", "fine-appeal"),
+    ("我帐号被封了 没说原因", "account-deactivated", "里面还有900多块没提出来呢", "pay-withheld"),
+], ids=["mutual-aid-cost-is-its-own", "training-sign-up-is-its-own", "a-fine-back-is-an-appeal",
+        "money-in-a-closed-account-is-pay"])
+async def test_a_follow_up_goes_where_the_entry_declares(client, first, first_entry, then, then_entry):
+    await send_text(client, first, openid="o_declared")
+    assert last_out(client, "o_declared")["intent"] == first_entry
+    await send_text(client, then, openid="o_declared")
+    assert last_out(client, "o_declared")["intent"] == then_entry
 
 
 def test_kb_check_refuses_a_severe_word_that_is_not_a_concept(tmp_path):

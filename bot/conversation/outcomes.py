@@ -73,9 +73,11 @@ def emergency(turn: Turn, danger: Danger) -> Decision:
 
 def hand_off(turn: Turn, reason: str, plea: bool = False) -> Decision:
     """Queued for a person; a plea (有没有人能帮我) is urgent and gets the numbers too."""
-    reply = turn.say("handoff", "handoff", intent="handoff")
-    numbers = "\n" + turn.render("emergency_plea") if plea else ""
-    reply = dataclasses.replace(reply, text=reply.text + numbers + after_hours(turn))
+    # A plea's intent says it was read as danger (kb eval, the console), its outcome that a
+    # person was asked for: the reply does both.
+    reply = turn.say("handoff", "handoff", intent="emergency:plea" if plea else "handoff")
+    numbers = turn.render("emergency_plea") + "\n" if plea else ""  # the numbers come first
+    reply = dataclasses.replace(reply, text=numbers + reply.text + after_hours(turn))
     return changing(reply, state="waiting", reason=reason, pending=None, waiting_since=turn.now,
                     escalated_at=None, held_at=None, **({"urgent": 1} if plea else {}))
 
