@@ -187,25 +187,25 @@ def test_kb_check_refuses_a_follow_up_to_an_unknown_entry(tmp_path):
 # The figures that count are those of the test set measured once after them.
 GATES = {
     # Floors just under today's figures (2026-12-01), so a change that loses riders fails.
-    "dev": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 1, "offtopic": 0.99, "follow_ups": 0.81},
-    "dev2": {"danger": 0.98, "handoff": 0.99, "first": 0.99, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.84},
-    "dev3": {"danger": 0.99, "handoff": 0.99, "first": 0.99, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.88},
+    "dev": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 1, "offtopic": 0.99, "follow_ups": 0.9},
+    "dev2": {"danger": 0.98, "handoff": 0.99, "first": 0.99, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.88},
+    "dev3": {"danger": 0.99, "handoff": 0.99, "first": 0.99, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.92},
     # dev4: written blind on 2026-12-01, tuned on (phrasings, danger examples, answers while
     # waiting). Before tuning: danger 97.5%, answered 82.5%, first 91.0%, follow-ups 54.1%.
-    "dev4": {"danger": 0.99, "handoff": 0.99, "first": 0.98, "wrong": 0, "offtopic": 0.97, "follow_ups": 0.79},
+    "dev4": {"danger": 0.99, "handoff": 0.99, "first": 0.98, "wrong": 0, "offtopic": 0.97, "follow_ups": 0.83},
     # Test set 3, measured once at f04e93f: danger 94.3% (93.3% after the fix for short messages),
     # handoff 91.7%, first 96.2%, no wrong answer, off-topic 86.0%, follow-ups 51.8%. Looked at
     # since, not tuned on.
-    "test": {"danger": 0.98, "handoff": 0.99, "first": 0.96, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.83},
+    "test": {"danger": 0.98, "handoff": 0.99, "first": 0.96, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.86},
     # Test set 4, measured once at 7c9a91d: danger 96.4%, handoff 86.0%, first 93.9%, one wrong
     # answer, off-topic 94.0%, follow-ups 63.6%. Tuned on since (follow-ups, handoff, danger).
-    "test4": {"danger": 0.99, "handoff": 0.99, "first": 0.93, "wrong": 1, "offtopic": 0.97, "follow_ups": 0.77},
+    "test4": {"danger": 0.99, "handoff": 0.99, "first": 0.93, "wrong": 1, "offtopic": 0.97, "follow_ups": 0.82},
     # Test set 5, measured once at 7ab4813: danger 96.0%, handoff 82.1%, first 95.4%, two wrong
     # answers, off-topic 89.3%, follow-ups 78.9%. Tuned on since (handoff, danger, off-topic).
-    "test5": {"danger": 0.98, "handoff": 0.98, "first": 0.95, "wrong": 2, "offtopic": 0.97, "follow_ups": 0.80},
+    "test5": {"danger": 0.98, "handoff": 0.98, "first": 0.95, "wrong": 2, "offtopic": 0.97, "follow_ups": 0.82},
     # Test set 6, measured once at 060a882: danger 96.0%, handoff 96.4%, first 95.8%, no wrong
     # answer, off-topic 87.5%, follow-ups 77.1%. Since tuned on (danger wordings, urgent pleas).
-    "test6": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 0, "offtopic": 0.94, "follow_ups": 0.76},
+    "test6": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 0, "offtopic": 0.94, "follow_ups": 0.81},
     # Test set 7, measured once at 98a3461: danger 93.3%, handoff 94.6%, first 97.1%, no wrong
     # answer, off-topic 98.2%, follow-ups 83.3%. Since tuned on (pinyin, dialect, new subjects,
     # the answer threshold).
@@ -213,7 +213,11 @@ GATES = {
     # Test set 8, measured once at 5d6cb58 (the figures the README quotes): danger 97.8%, handoff
     # 94.6%, first 95.8%, one wrong answer, off-topic 98.2%, follow-ups 85.4%. Since tuned on
     # (danger wordings, Shanghainese, figures of speech).
-    "test8": {"danger": 0.99, "handoff": 0.94, "first": 0.95, "wrong": 1, "offtopic": 0.98, "follow_ups": 0.85},
+    "test8": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 1, "offtopic": 0.98, "follow_ups": 0.85},
+    # Test set 9, measured once at 360cb2d: danger 99.6%, handoff 92.9%, first 94.2%, two wrong
+    # answers, off-topic 98.2%, follow-ups 90.2%. Since tuned on (handoff wordings, Cantonese
+    # 人工 for wages, figures of speech); a follow-up on the edge of the threshold went the other way.
+    "test9": {"danger": 0.99, "handoff": 0.98, "first": 0.94, "wrong": 2, "offtopic": 0.99, "follow_ups": 0.88},
 }
 
 
