@@ -40,6 +40,20 @@ def _first(cursor: sqlite3.Cursor) -> dict[str, Any] | None:
     return dict(zip([d[0] for d in cursor.description], row)) if row else None
 
 
+_CURRENT_CONVERSATION = (f"SELECT * FROM conversations WHERE rider_id = ? AND state IN ({', '.join('?' * len(OPEN_STATES))})"
+                         " ORDER BY id DESC LIMIT 1")
+_INSERT_MESSAGE: dict[tuple[str, ...], str] = {}
+
+
+def fresh_conversation(rider_id: str, now: float) -> dict[str, Any]:
+    """A conversation as Store.new_conversation writes it (id: None until it is written). A
+    rider's first message is decided on this before anything is stored."""
+    return {"id": None, "rider_id": rider_id, "state": "bot", "reason": None, "urgent": 0, "misses": 0,
+            "pending": None, "disclaimer_shown": 0, "assigned_to": None, "created_at": now, "updated_at": now,
+            "closed_at": None, "waiting_since": None, "escalated_at": None, "claimed_at": None, "held_at": None,
+            "context": None}
+
+
 def _columns(fields: dict[str, Any]) -> list[str]:
     """Column names for SQL built from keyword arguments: code chooses them, never a request,
     but a name that is not a plain identifier is refused rather than quoted into SQL."""
@@ -71,20 +85,20 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
         return self.db.atomic()
 
     # --- deliveries (WeChat retry dedupe) -------------------------------------------------
-    def claim_delivery(self, key: str, rider_id: str, now: float) -> bool:
-        """True for the first delivery of this key, False for a retry."""
-        cursor = self.db.execute(
-            "INSERT OR IGNORE INTO deliveries (key, rider_id, received_at, late) VALUES (?, ?, ?, 0)",
-            [key, rider_id, now])
+    def claim_delivery(self, key: str, rider_id: str, now: float, replies: list[str] | None = None) -> bool:
+        """True for the first delivery of this key, False for a retry. The replies already
+        decided can be stored with the claim (one statement instead of two)."""
+        cursor = self.db.conn.execute(
+            "INSERT OR IGNORE INTO deliveries (key, rider_id, received_at, late, replies) VALUES (?, ?, ?, 0, ?)",
+            [key, rider_id, now, None if replies is None else json.dumps(replies, ensure_ascii=False)])
         return cursor.rowcount == 1
 
     def delivery(self, key: str) -> dict[str, Any] | None:
-        rows = list(self.db["deliveries"].rows_where("key = ?", [key]))
-        return rows[0] if rows else None
+        return _first(self.db.conn.execute("SELECT * FROM deliveries WHERE key = ?", [key]))
 
     def finish_delivery(self, key: str, replies: list[str], late: bool) -> None:
-        self.db.execute("UPDATE deliveries SET replies = ?, late = ? WHERE key = ?",
-                        [json.dumps(replies, ensure_ascii=False), int(late), key])
+        self.db.conn.execute("UPDATE deliveries SET replies = ?, late = ? WHERE key = ?",
+                             [json.dumps(replies, ensure_ascii=False), int(late), key])
 
     def mark_delivery_late(self, key: str) -> None:
         self.db["deliveries"].update(key, {"late": 1})
@@ -99,16 +113,17 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
     # --- riders ------------------------------------------------------------------------------
     def touch_rider(self, channel: str, openid: str, now: float, *, from_rider: bool = True) -> dict[str, Any]:
         rider_id = f"{channel}:{openid}"
-        with self.db.atomic():
-            if from_rider:
-                self.db.execute("UPDATE riders SET last_message_at = ? WHERE id = ?", [now, rider_id])
-            self.db.execute(
-                "INSERT OR IGNORE INTO riders (id, channel, openid, first_seen_at, subscribed, last_message_at)"
-                " VALUES (?, ?, ?, ?, 1, ?)", [rider_id, channel, openid, now, now if from_rider else None])
+        if from_rider:  # one statement: insert the rider, or note when they last wrote
+            return _first(self.db.conn.execute(
+                "INSERT INTO riders (id, channel, openid, first_seen_at, subscribed, last_message_at)"
+                " VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (id) DO UPDATE SET last_message_at = excluded.last_message_at"
+                " RETURNING *", [rider_id, channel, openid, now, now]))
+        self.db.execute("INSERT OR IGNORE INTO riders (id, channel, openid, first_seen_at, subscribed)"
+                        " VALUES (?, ?, ?, ?, 1)", [rider_id, channel, openid, now])
         return self.rider(rider_id)
 
     def rider(self, rider_id: str) -> dict[str, Any] | None:
-        return _first(self.db.execute("SELECT * FROM riders WHERE id = ?", [rider_id]))
+        return _first(self.db.conn.execute("SELECT * FROM riders WHERE id = ?", [rider_id]))
 
     def set_subscribed(self, rider_id: str, subscribed: bool, now: float) -> None:
         self.db["riders"].update(rider_id, {"subscribed": int(subscribed),
@@ -117,15 +132,23 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
     # --- conversations -----------------------------------------------------------------------
     def open_conversation(self, rider_id: str, now: float) -> dict[str, Any]:
         """The rider's open conversation, or a new one with the bot."""
-        found = _first(self.db.execute(
-            f"SELECT * FROM conversations WHERE rider_id = ? AND state IN ({', '.join('?' * len(OPEN_STATES))})"
-            " ORDER BY id DESC LIMIT 1", [rider_id, *OPEN_STATES]))
-        if found:
-            return found
-        cursor = self.db.execute(
-            "INSERT INTO conversations (rider_id, state, urgent, misses, disclaimer_shown, created_at, updated_at)"
-            " VALUES (?, 'bot', 0, 0, 0, ?, ?)", [rider_id, now, now])
-        return self.conversation(cursor.lastrowid)
+        return self.current_conversation(rider_id) or self.new_conversation(rider_id, now)
+
+    def current_conversation(self, rider_id: str) -> dict[str, Any] | None:
+        """The rider's open conversation, if any."""
+        return _first(self.db.conn.execute(_CURRENT_CONVERSATION, [rider_id, *OPEN_STATES]))
+
+    def new_conversation(self, rider_id: str, now: float) -> dict[str, Any]:
+        fresh = fresh_conversation(rider_id, now)
+        del fresh["id"]
+        return _first(self.db.conn.execute(
+            f"INSERT INTO conversations ({', '.join(fresh)}) VALUES ({', '.join('?' * len(fresh))}) RETURNING *",
+            list(fresh.values())))
+
+    def delivery_view(self, rider_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """What a rider's message is decided on: their row and open conversation (None: none
+        yet), read with no transaction open."""
+        return self.rider(rider_id), self.current_conversation(rider_id)
 
     def conversation(self, conversation_id: int) -> dict[str, Any] | None:
         return _first(self.db.execute("SELECT * FROM conversations WHERE id = ?", [conversation_id]))
@@ -148,9 +171,12 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
         row = {"conversation_id": conversation["id"], "rider_id": conversation["rider_id"],
                "direction": direction, "created_at": now,
                "sender": fields.pop("sender", "rider" if direction == "in" else "bot"), **fields}
-        names = _columns(row)
-        return self.db.execute(f"INSERT INTO messages ({', '.join(f'[{n}]' for n in names)})"
-                               f" VALUES ({', '.join('?' * len(names))})", list(row.values())).lastrowid
+        names = tuple(_columns(row))
+        sql = _INSERT_MESSAGE.get(names)
+        if sql is None:  # a few shapes only (rider's, bot's, caseworker's): built once each
+            sql = _INSERT_MESSAGE[names] = (f"INSERT INTO messages ({', '.join(f'[{n}]' for n in names)})"
+                                            f" VALUES ({', '.join('?' * len(names))})")
+        return self.db.conn.execute(sql, list(row.values())).lastrowid
 
     def messages(self, conversation_id: int) -> list[dict[str, Any]]:
         return list(self.db["messages"].rows_where("conversation_id = ?", [conversation_id], order_by="id"))

@@ -1,0 +1,103 @@
+"""A delivery is decided before its write transaction and stored in one short transaction that
+checks what the decision read (bot/delivery.py): through the real webhook, on a real SQLite
+file, with a second connection standing in for another process."""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from bot.app import ENGINE, STORE
+from storage import Store
+from storage.store import fresh_conversation
+from tests.conftest import reply_content, send_text, signed_query, wechat_xml
+
+
+async def post(client, xml: str):
+    return await client.post(signed_query(), data=xml.encode())
+
+
+async def until(condition) -> None:
+    """Waits (without a deadline of its own: pytest's timeout applies) until condition() holds."""
+    while not condition():
+        await asyncio.sleep(0.01)
+
+
+def in_messages(store, rider_id: str) -> list[dict]:
+    return [r for r in store.rider_messages(rider_id) if r["direction"] == "in"]
+
+
+async def test_a_retry_arriving_while_the_first_is_decided_gets_the_same_reply_once(client):
+    engine, store = client.app[ENGINE], client.app[STORE].store
+    real_decide, entered, release = engine.decide, threading.Event(), threading.Event()
+
+    def held_decide(turn):
+        entered.set()
+        release.wait(30)  # the first delivery is being decided when its retry arrives
+        return real_decide(turn)
+
+    engine.decide = held_decide
+    xml = wechat_xml("text", openid="o_retry_mid", content="押金不给退怎么办", msgid="777001")
+    first = asyncio.ensure_future(post(client, xml))
+    await until(entered.is_set)
+    retry = asyncio.ensure_future(post(client, xml))
+    await asyncio.sleep(0.05)  # let the retry reach the server too
+    release.set()
+    answers = [reply_content(await (await r).text()) for r in (first, retry)]
+    assert "押金" in answers[0] and answers[1] == answers[0]
+    assert len(in_messages(store, "wechat:o_retry_mid")) == 1
+    assert store.db.execute("SELECT COUNT(*) FROM deliveries WHERE key LIKE '%777001'").fetchone()[0] == 1
+
+
+async def test_a_conversation_changed_while_deciding_is_decided_again_on_what_is_stored(client):
+    """A caseworker (here another process's connection) takes the conversation while the bot is
+    deciding the rider's message: the bot must not answer over the person."""
+    engine, store = client.app[ENGINE], client.app[STORE].store
+    await send_text(client, "你好", openid="o_taken")
+    [conversation] = [c for c in store.conversations_in_state("bot") if c["rider_id"] == "wechat:o_taken"]
+    real_decide, calls = engine.decide, []
+
+    def decide_while_taken(turn):
+        calls.append(turn.state)
+        if len(calls) == 1:
+            other = Store(store.path)  # another process
+            assert other.claim(conversation["id"], "anna", time.time())
+            other.close()
+        return real_decide(turn)
+
+    engine.decide = decide_while_taken
+    resp = await post(client, wechat_xml("text", openid="o_taken", content="押金不给退怎么办", msgid="777002"))
+    text = await resp.text()
+    assert calls == ["bot", "assigned"]  # decided on the snapshot, then again inside the transaction
+    assert "押金" not in text  # no FAQ answer over the caseworker's head
+    rows = store.rider_messages("wechat:o_taken")
+    assert [r["text"] for r in rows if r["direction"] == "in"] == ["你好", "押金不给退怎么办"]
+    assert store.conversation(conversation["id"])["state"] == "assigned"
+
+
+async def test_a_first_message_is_decided_before_the_rider_or_conversation_exists(client):
+    engine, store = client.app[ENGINE], client.app[STORE].store
+    real_decide, seen = engine.decide, []
+
+    def watching(turn):
+        seen.append((store.rider("wechat:o_brand_new"), turn.conversation["id"]))
+        return real_decide(turn)
+
+    engine.decide = watching
+    content = await send_text(client, "押金不给退怎么办", openid="o_brand_new")
+    assert "押金" in content
+    assert seen == [(None, None)]  # decided once, on nothing stored yet, and not again
+    [conversation] = [c for c in store.conversations_in_state("bot") if c["rider_id"] == "wechat:o_brand_new"]
+    assert [r["conversation_id"] for r in store.rider_messages("wechat:o_brand_new")] == [conversation["id"]] * 2
+
+
+def test_a_new_conversation_is_stored_as_it_was_decided_on(tmp_path):
+    """fresh_conversation is what a rider's first message is decided on; it must name every
+    column and match what new_conversation writes (a migration adding a column fails here)."""
+    store = Store(tmp_path / "gigdesk.db")
+    store.touch_rider("wechat", "o_fresh", 1700000000.5)
+    written = store.new_conversation("wechat:o_fresh", 1700000000.5)
+    columns = [r[1] for r in store.db.execute("PRAGMA table_info(conversations)").fetchall()]
+    assert list(fresh_conversation("wechat:o_fresh", 1700000000.5)) == columns
+    assert {**fresh_conversation("wechat:o_fresh", 1700000000.5), "id": written["id"]} == written
+    store.close()
