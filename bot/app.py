@@ -29,6 +29,7 @@ from bot.console.pages import Pages, templates
 from bot.console import stations_api
 from bot.console import unanswered_api
 from bot.conversation import Engine
+from bot.delivery import Deliveries
 from bot.httputil import BadRequest, behind_proxy
 from bot.escalation import Escalator
 from bot.evidence import EvidenceFetcher
@@ -53,6 +54,7 @@ HUB = web.AppKey("hub", Hub)
 AUTH = web.AppKey("auth", Auth)
 ESCALATOR = web.AppKey("escalator", Escalator)
 EVIDENCE = web.AppKey("evidence", EvidenceFetcher)
+DELIVERIES = web.AppKey("deliveries", Deliveries)
 
 
 def load_or_fail(directory: str | Path) -> KnowledgeBase:
@@ -138,9 +140,11 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
 
     safe_mode = (SafeMode(settings.wechat_token, settings.wechat_aes_key, settings.wechat_appid)
                  if settings.wechat_aes_key else None)
-    webhook = wechat.Webhook(settings, store, engine, outbox, safe_mode, on_change=hub.changed)
+    deliveries = Deliveries(store, engine)  # one queue, so both channels' messages share commits
+    app[DELIVERIES] = deliveries
+    webhook = wechat.Webhook(settings, store, engine, outbox, safe_mode, on_change=hub.changed, deliveries=deliveries)
     wechat.setup(app, webhook)
-    webchat.setup(app, webchat.WebChat(store, engine, pages(), on_change=hub.changed))
+    webchat.setup(app, webchat.WebChat(store, engine, pages(), on_change=hub.changed, deliveries=deliveries))
     casework = Casework(store, outbox, hub, engine)
     console_pages = Pages(auth, templates(), watcher, settings.union_name)
     console.setup(app, ConsoleAPI(settings, store, casework, hub, auth.checks, template), console_pages,

@@ -9,15 +9,25 @@ conversation in between), the message is decided again inside the transaction. A
 before the commit leaves nothing claimed, so the sender's retry is answered as new."""
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
+import logging
+import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from bot.conversation import Engine, Inbound, Reply
 from bot.conversation.model import Decision, Turn
-from storage import Store
+from storage import AsyncStore, Store
 from storage.store import fresh_conversation
+
+log = logging.getLogger("gigdesk.delivery")
+# Group commit's bounds: a batch takes at most this many deliveries, and stops taking more
+# after deciding for this long, so one message waits at most about one batch for the others.
+MAX_BATCH = 64
+DECIDE_SECONDS = 0.025
 
 # What a decision reads from the rider's row (and apply writes): a change here re-decides.
 RIDER_FIELDS = ("subscribed", "privacy_noticed_at")
@@ -87,6 +97,108 @@ def record(store: Store, engine: Engine, key: str, inbound: Inbound, decided: De
         # A rider message reopens WeChat's window and quota: held caseworker replies can go.
         released = store.release_held_outbox(rider_id, now)
     return Outcome(text, retry=False, reply=reply, released=released)
+
+
+@dataclass
+class _Waiting:
+    key: str
+    inbound: Inbound
+    future: asyncio.Future
+    decided: Decided | None = None
+    result: Outcome | BaseException | None = None
+
+
+class Deliveries:
+    """Group commit. Deliveries that arrive while the database thread is busy wait in one queue;
+    the next batch takes them (at most max_batch, and only for decide_seconds: the bound on how
+    long one waits for the others), decides each with no transaction open, then writes them
+    all in one transaction. Each is answered only after that commit, so an acknowledged reply
+    is on disk (WAL) whatever happens next."""
+
+    def __init__(self, store: AsyncStore, engine: Engine, max_batch: int = MAX_BATCH,
+                 decide_seconds: float = DECIDE_SECONDS):
+        self.store, self.engine = store, engine
+        self.max_batch, self.decide_seconds = max_batch, decide_seconds
+        self._queue: deque[_Waiting] = deque()  # appended on the event loop, taken on the database thread
+        self._drainer: asyncio.Future | None = None
+        self.batches = 0  # transactions written, and the deliveries in them (tests, /metrics)
+        self.delivered = 0
+
+    def submit(self, key: str, inbound: Inbound) -> asyncio.Future:
+        """The Outcome, once committed. Cancelling the future does not take the message back."""
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append(_Waiting(key, inbound, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.ensure_future(self._drain())
+        return future
+
+    async def deliver(self, key: str, inbound: Inbound) -> Outcome:
+        return await asyncio.shield(self.submit(key, inbound))
+
+    def waiting(self) -> int:
+        return len(self._queue)
+
+    async def _drain(self) -> None:
+        while self._queue:
+            try:
+                done = await self.store.run(self._batch)
+            except Exception as exc:  # the database thread is gone (shutdown): nothing was taken
+                log.error("deliveries not written: %r", exc)
+                while self._queue:
+                    _settle(self._queue.popleft().future, exc)
+                return
+            for waiting in done:
+                _settle(waiting.future, waiting.result)
+
+    def _batch(self) -> list[_Waiting]:
+        """On the database thread: take what waits, decide each, write them in one transaction."""
+        store, engine = self.store.store, self.engine
+        taken: list[_Waiting] = []
+        keys, riders = set(), set()
+        started = time.monotonic()
+        while self._queue and len(taken) < self.max_batch and time.monotonic() - started < self.decide_seconds:
+            waiting = self._queue.popleft()
+            taken.append(waiting)
+            rider_id = f"{waiting.inbound.channel}:{waiting.inbound.openid}"
+            # A retry of a message in this batch is answered from the first's row; a rider's
+            # second message is decided after the first is written, inside the transaction.
+            if waiting.key not in keys and rider_id not in riders:
+                try:
+                    waiting.decided = decide(store, engine, waiting.inbound)
+                except Exception as exc:
+                    waiting.result = exc
+                    continue
+            keys.add(waiting.key)
+            riders.add(rider_id)
+        todo = [w for w in taken if w.result is None]
+        try:
+            with store.transaction():
+                for waiting in todo:
+                    waiting.result = record(store, engine, waiting.key, waiting.inbound, waiting.decided)
+        except Exception:
+            # All of the batch was rolled back. Each again in a transaction of its own, so that
+            # only the one that fails goes unanswered (and is stored as new on WeChat's retry).
+            log.warning("a batch of %d deliveries failed; writing each alone", len(todo), exc_info=True)
+            for waiting in todo:
+                try:
+                    with store.transaction():
+                        waiting.result = record(store, engine, waiting.key, waiting.inbound, waiting.decided)
+                except Exception as exc:
+                    waiting.result = exc
+        self.batches += 1
+        self.delivered += len(todo)
+        for waiting in todo:
+            _observe(engine, waiting.result)
+        return taken
+
+
+def _settle(future: asyncio.Future, result: Outcome | BaseException | None) -> None:
+    if future.done():  # its caller went away; the message is stored all the same
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
 
 
 def _observe(engine: Engine, outcome: Outcome | BaseException | None) -> None:

@@ -4,10 +4,15 @@ file, with a second connection standing in for another process."""
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 import threading
 import time
 
-from bot.app import ENGINE, STORE
+import pytest
+import xmltodict
+
+from bot.app import DELIVERIES, ENGINE, STORE
 from storage import Store
 from storage.store import fresh_conversation
 from tests.conftest import reply_content, send_text, signed_query, wechat_xml
@@ -101,3 +106,88 @@ def test_a_new_conversation_is_stored_as_it_was_decided_on(tmp_path):
     assert list(fresh_conversation("wechat:o_fresh", 1700000000.5)) == columns
     assert {**fresh_conversation("wechat:o_fresh", 1700000000.5), "id": written["id"]} == written
     store.close()
+
+
+# --- group commit ----------------------------------------------------------------------------
+
+async def queue_behind_a_busy_database(client, xmls: list[str]):
+    """Holds the database thread while the messages arrive, so they wait together and go in
+    one batch; returns the requests in flight and the event that lets the thread go."""
+    deliveries, store = client.app[DELIVERIES], client.app[STORE]
+    deliveries.decide_seconds = 600  # one batch, however slow this machine is
+    release = threading.Event()
+    busy = asyncio.ensure_future(store.run(release.wait, 60))
+    requests = [asyncio.ensure_future(post(client, xml)) for xml in xmls]
+    await until(lambda: deliveries.waiting() == len(xmls))
+    release.set()
+    await busy
+    return requests
+
+
+async def test_group_commit_answers_each_only_once_its_batch_is_committed(client):
+    store, deliveries = client.app[STORE].store, client.app[DELIVERIES]
+    riders = [f"o_group_{n}" for n in range(6)]
+    xmls = [wechat_xml("text", openid=openid, content="押金不给退怎么办", msgid=f"88800{n}")
+            for n, openid in enumerate(riders)]
+    batches = deliveries.batches
+    requests = await queue_behind_a_busy_database(client, xmls)
+    # Another connection sees only what is committed: each answer, as it arrives, must be there.
+    other = sqlite3.connect(store.path)
+    for request in asyncio.as_completed(requests):
+        body = await (await request).text()
+        answer, openid = reply_content(body), xmltodict.parse(body)["xml"]["ToUserName"]
+        [(replies,)] = other.execute("SELECT replies FROM deliveries WHERE rider_id = ?", [f"wechat:{openid}"])
+        assert "押金" in answer and json.loads(replies) == [answer]
+    other.close()
+    assert deliveries.batches == batches + 1  # one transaction for the six
+    for openid in riders:
+        assert [r["direction"] for r in store.rider_messages(f"wechat:{openid}")] == ["in", "out"]
+
+
+async def test_a_rider_twice_in_one_batch_is_decided_in_order(client):
+    """The second message is decided on what the first stored (转人工, then a question while
+    waiting), exactly as when the two come one at a time."""
+    store = client.app[STORE].store
+    words = ["你好", "转人工", "押金不给退怎么办", "结束人工", "押金不给退怎么办"]
+    for n, text in enumerate(words):
+        await post(client, wechat_xml("text", openid="o_one_by_one", content=text, msgid=f"88910{n}"))
+    await post(client, wechat_xml("text", openid="o_twice", content=words[0], msgid="889200"))
+    requests = await queue_behind_a_busy_database(
+        client, [wechat_xml("text", openid="o_twice", content=text, msgid=f"88920{n}")
+                 for n, text in enumerate(words) if n])
+    await asyncio.gather(*requests)
+
+    def said(openid: str) -> list[tuple]:
+        return [(r["direction"], r["text"] if r["direction"] == "in" else r["outcome"])
+                for r in store.rider_messages(f"wechat:{openid}")]
+
+    assert said("o_twice") == said("o_one_by_one")
+    assert ("out", "handoff") in said("o_twice")
+
+
+@pytest.mark.provokes_an_internal_error
+async def test_one_failing_delivery_costs_only_its_own_answer(client):
+    """The batch's transaction is rolled back and each is written alone: the others are
+    answered and stored, the failing one gets "success", nothing of it stored (so WeChat's
+    retry is handled as new)."""
+    engine, store = client.app[ENGINE], client.app[STORE].store
+    real_record = engine.record
+
+    def failing_for_one(store_, turn, decision):
+        if turn.inbound.openid == "o_fails":
+            raise RuntimeError("simulated failure while storing")
+        return real_record(store_, turn, decision)
+
+    engine.record = failing_for_one
+    riders = ["o_fine_1", "o_fails", "o_fine_2"]
+    xmls = [wechat_xml("text", openid=openid, content="押金不给退怎么办", msgid=f"89000{n}")
+            for n, openid in enumerate(riders)]
+    requests = await queue_behind_a_busy_database(client, xmls)
+    texts = [await (await r).text() for r in requests]
+    assert "押金" in reply_content(texts[0]) and "押金" in reply_content(texts[2])
+    assert texts[1] == "success"
+    assert store.delivery(f"m:o_fails:890001") is None and store.rider("wechat:o_fails") is None
+    engine.record = real_record
+    retried = await post(client, xmls[1])
+    assert "押金" in reply_content(await retried.text())
+    assert len(in_messages(store, "wechat:o_fails")) == 1
