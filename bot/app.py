@@ -115,7 +115,7 @@ async def to_chat(request: web.Request) -> web.Response:
 def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Application:
     kb = kb or load_or_fail(settings.knowledge_dir)
     office_hours = OfficeHours.parse(settings.office_hours, settings.timezone)
-    engine = Engine(build_brain(kb), template_context(settings), office_hours=office_hours)
+    engine = Engine(build_brain(kb, settings.reading_cache), template_context(settings), office_hours=office_hours)
     # Demo mode's example stations are marked and only ever shown in demo mode.
     engine.stations = StationDesk(settings.knowledge_dir, settings.timezone, template_context(settings),
                                   include_samples=settings.demo)

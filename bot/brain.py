@@ -2,7 +2,11 @@
 Swapped whole when the FAQ files change, so a message is always handled by one version."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 from intents import Candidate, Matcher, Normaliser
 from intents.classifier import Classifier, features, trained
@@ -18,6 +22,38 @@ OFF_TOPIC = "~offtopic"  # the classifier's label for offtopic.yaml; never an en
 # A message naming a topic word is still off-topic when the classifier is this sure of it
 # (明天会下雨吗 names 下雨: 0.95; a real question about rain at work scores under 0.2).
 OFF_TOPIC_OVER_A_TOPIC = 0.8
+# Distinct texts whose reading (cleaned, tagged, ranked, danger and handoff checks) a Brain
+# remembers: each is a pure function of the text and this version of the knowledge. After a
+# notice is pushed, many riders send the same few words; and an entry's phrasings recur.
+MEMO_SIZE = 20_000
+T = TypeVar("T")
+
+
+class Memo:
+    """A bounded least-recently-used cache, safe to share between the database thread (the
+    engine) and the event loop (the console's try-a-question)."""
+
+    def __init__(self, size: int = MEMO_SIZE):
+        self.size = size
+        self._items: OrderedDict[Hashable, object] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        if self.size <= 0:
+            return compute()
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]  # type: ignore[return-value]
+        value = compute()  # outside the lock: two threads may both compute it, the same
+        with self._lock:
+            self.misses += 1
+            self._items[key] = value
+            if len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
 
 
 @dataclass(frozen=True)
@@ -51,8 +87,12 @@ class Brain:
     danger: DangerDetector
     handoff_rules: RuleSet
     classifier: Classifier
+    memo: Memo = field(default_factory=Memo, compare=False, repr=False)
 
     def read(self, text: str) -> Reading:
+        return self.memo.get(("read", text), lambda: self._read(text))
+
+    def _read(self, text: str) -> Reading:
         cleaned = clean(text)
         normalised = self.normalise(text)
         return Reading(text, cleaned, normalised, self.concepts.find(cleaned, normalised))
@@ -64,6 +104,10 @@ class Brain:
         off_topic_floor: how likely off-topic must be, at least, to offer nothing (raised
         within a conversation, where 几点开门 or 咋参加 follow the topic)."""
         reading = self._reading(message)
+        return list(self.memo.get(("rank", reading.text, limit, off_topic_floor),
+                                  lambda: tuple(self._rank(reading, limit, off_topic_floor))))
+
+    def _rank(self, reading: Reading, limit: int, off_topic_floor: float) -> list[Candidate]:
         topics = reading.topic_features
         if not self.classifier.active:  # a FAQ too large for it: the lexical matcher alone
             return self.matcher.match_normalised(reading.normalised, topics, limit=limit)
@@ -92,6 +136,9 @@ class Brain:
         reply (110 and 120), where the detector found nothing: staff add a phrase there when a
         rider's words were missed, and it must work at once."""
         reading = self._reading(message)
+        return self.memo.get(("danger", reading.text), lambda: self._danger_in(reading))
+
+    def _danger_in(self, reading: Reading) -> Danger:
         found = self.danger.detect(reading.cleaned, names_a_topic=bool(reading.found.topics))
         if found:
             return found
@@ -103,13 +150,14 @@ class Brain:
 
     def asks_for_a_person(self, message: str | Reading) -> str | None:
         cleaned = self._reading(message).cleaned
-        return self.handoff.found_in(cleaned) or self.handoff_rules.first(cleaned)
+        return self.memo.get(("person", cleaned),
+                             lambda: self.handoff.found_in(cleaned) or self.handoff_rules.first(cleaned))
 
     def _reading(self, message: str | Reading) -> Reading:
         return message if isinstance(message, Reading) else self.read(message)
 
 
-def build_brain(kb: KnowledgeBase) -> Brain:
+def build_brain(kb: KnowledgeBase, memo_size: int = MEMO_SIZE) -> Brain:
     normalise = Normaliser(kb.synonyms)
     concepts = ConceptTagger(kb.concepts.topics, kb.concepts.aspects)
     matcher = Matcher({e.id: (e.examples, e.keywords) for e in kb.entries}, normalise,
@@ -132,4 +180,5 @@ def build_brain(kb: KnowledgeBase) -> Brain:
                  handoff_rules=RuleSet(kb.concepts.handoff_rules, compile_concepts(kb.concepts.handoff_concepts)),
                  handoff=PhraseSet(t.handoff), back_to_bot=PhraseSet(t.back_to_bot),
                  more=PhraseSet(t.more), greetings=PhraseSet(t.greetings), thanks=PhraseSet(t.thanks),
-                 report=PhraseSet(t.report), case_status=PhraseSet(t.case_status), cancel=PhraseSet(t.cancel))
+                 report=PhraseSet(t.report), case_status=PhraseSet(t.case_status), cancel=PhraseSet(t.cancel),
+                 memo=Memo(memo_size))

@@ -84,6 +84,9 @@ class Settings:
     stations_stale_days: int = _setting(180, "Days after a station's `updated` date before the dashboard lists "
                                         "it as due for a check (phone the station, or compare with the union's "
                                         "published list).")
+    reading_cache: int = _setting(20000, "Distinct message texts whose reading (matching, danger and handoff "
+                                  "checks) the server remembers, per FAQ version; a repeated text skips the "
+                                  "matcher. About 1 KB each; 0 turns it off.")
     demo: bool = _setting(False, "Demo mode: a demo token, no customer-service API needed. Never in production.")
 
     @property
