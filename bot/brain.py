@@ -2,8 +2,6 @@
 Swapped whole when the FAQ files change, so a message is always handled by one version."""
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -30,30 +28,34 @@ T = TypeVar("T")
 
 
 class Memo:
-    """A bounded least-recently-used cache, safe to share between the database thread (the
-    engine) and the event loop (the console's try-a-question)."""
+    """A bounded cache, shared by the database thread (the engine) and the event loop (the
+    console's try-a-question). No lock: a dict's get and set are atomic under the GIL; when
+    full, the oldest entry goes (first in, first out: simpler than LRU and, with a memo this
+    size, as good). Two threads may both compute a missing value; they get the same."""
 
     def __init__(self, size: int = MEMO_SIZE):
         self.size = size
-        self._items: OrderedDict[Hashable, object] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = self.misses = 0
+        self._items: dict[Hashable, object] = {}
+        self.hits = self.misses = 0  # approximate across threads: for figures only
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
-        if self.size <= 0:
-            return compute()
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                self.hits += 1
-                return self._items[key]  # type: ignore[return-value]
-        value = compute()  # outside the lock: two threads may both compute it, the same
-        with self._lock:
+        value = self._items.get(key, _MISSING)
+        if value is not _MISSING:
+            self.hits += 1
+            return value  # type: ignore[return-value]
+        value = compute()
+        if self.size > 0:
             self.misses += 1
             self._items[key] = value
             if len(self._items) > self.size:
-                self._items.popitem(last=False)
+                try:
+                    del self._items[next(iter(self._items))]
+                except (KeyError, RuntimeError, StopIteration):  # another thread got there first
+                    pass
         return value
+
+
+_MISSING = object()
 
 
 @dataclass(frozen=True)

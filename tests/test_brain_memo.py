@@ -38,11 +38,12 @@ def test_a_caller_changing_its_candidates_does_not_change_the_memo(brain):
     assert brain.rank("押金不给退怎么办")
 
 
-def test_the_memo_keeps_at_most_its_size_and_forgets_the_least_recent():
+def test_the_memo_keeps_at_most_its_size_and_forgets_the_oldest():
     memo = Memo(2)
     memo.get("a", lambda: 1), memo.get("b", lambda: 2), memo.get("a", lambda: 0), memo.get("c", lambda: 3)
-    assert memo.get("a", lambda: "again") == 1  # used recently: kept
-    assert memo.get("b", lambda: "again") == "again"  # the least recent: forgotten
+    assert len(memo._items) == 2
+    assert memo.get("b", lambda: "again") == 2 and memo.get("c", lambda: "again") == 3
+    assert memo.get("a", lambda: "again") == "again"  # the oldest: forgotten
     off = Memo(0)
     assert off.get("x", lambda: 1) == 1 and off.get("x", lambda: 2) == 2  # 0: off
 
