@@ -35,9 +35,11 @@ OPEN_STATES = ("bot", "waiting", "assigned")
 # The methods every rider message goes through use plain SQL rather than sqlite-utils' Table
 # helpers: those check the table and open a savepoint on every call, which was half of the
 # writer thread's time per message (bench/run.py; 151 -> 321 deliveries/s measured side by side).
-def _first(cursor: sqlite3.Cursor) -> dict[str, Any] | None:
+def _first(cursor: sqlite3.Cursor, columns: tuple[str, ...] | None = None) -> dict[str, Any] | None:
+    """The first row as a dict; columns: its column names when known (SELECT * and RETURNING *
+    give the table's, read once per Store), else from the cursor."""
     row = cursor.fetchone()
-    return dict(zip([d[0] for d in cursor.description], row)) if row else None
+    return dict(zip(columns or [d[0] for d in cursor.description], row)) if row else None
 
 
 _CURRENT_CONVERSATION = (f"SELECT * FROM conversations WHERE rider_id = ? AND state IN ({', '.join('?' * len(OPEN_STATES))})"
@@ -76,6 +78,9 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
         self.db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; survives a process crash
         self.db.execute("PRAGMA busy_timeout = 5000")
         migrations.apply(self.db)
+        # Every rider message reads these rows: their column names once, not from each cursor.
+        self._columns = {table: tuple(r[1] for r in conn.execute(f"PRAGMA table_info({table})"))
+                         for table in ("riders", "conversations")}
 
     def close(self) -> None:
         self.db.close()
@@ -117,13 +122,13 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
             return _first(self.db.conn.execute(
                 "INSERT INTO riders (id, channel, openid, first_seen_at, subscribed, last_message_at)"
                 " VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (id) DO UPDATE SET last_message_at = excluded.last_message_at"
-                " RETURNING *", [rider_id, channel, openid, now, now]))
+                " RETURNING *", [rider_id, channel, openid, now, now]), self._columns["riders"])
         self.db.execute("INSERT OR IGNORE INTO riders (id, channel, openid, first_seen_at, subscribed)"
                         " VALUES (?, ?, ?, ?, 1)", [rider_id, channel, openid, now])
         return self.rider(rider_id)
 
     def rider(self, rider_id: str) -> dict[str, Any] | None:
-        return _first(self.db.conn.execute("SELECT * FROM riders WHERE id = ?", [rider_id]))
+        return _first(self.db.conn.execute("SELECT * FROM riders WHERE id = ?", [rider_id]), self._columns["riders"])
 
     def set_subscribed(self, rider_id: str, subscribed: bool, now: float) -> None:
         self.db["riders"].update(rider_id, {"subscribed": int(subscribed),
@@ -136,14 +141,15 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
 
     def current_conversation(self, rider_id: str) -> dict[str, Any] | None:
         """The rider's open conversation, if any."""
-        return _first(self.db.conn.execute(_CURRENT_CONVERSATION, [rider_id, *OPEN_STATES]))
+        return _first(self.db.conn.execute(_CURRENT_CONVERSATION, [rider_id, *OPEN_STATES]),
+                      self._columns["conversations"])
 
     def new_conversation(self, rider_id: str, now: float) -> dict[str, Any]:
         fresh = fresh_conversation(rider_id, now)
         del fresh["id"]
         return _first(self.db.conn.execute(
             f"INSERT INTO conversations ({', '.join(fresh)}) VALUES ({', '.join('?' * len(fresh))}) RETURNING *",
-            list(fresh.values())))
+            list(fresh.values())), self._columns["conversations"])
 
     def delivery_view(self, rider_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """What a rider's message is decided on: their row and open conversation (None: none
