@@ -150,7 +150,7 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
     console.setup(app, ConsoleAPI(settings, store, casework, hub, auth.checks, template), console_pages,
                   CasesAPI(store, casework, engine, evidence.directory, settings.timezone))
     # Further console parts register their own routes here, each with its own setup().
-    metrics.setup(app, settings, store, engine, outbox, watcher)
+    metrics.setup(app, settings, store, engine, outbox, watcher, deliveries)
     health.setup(app, settings, store, engine)
     dashboard_api.setup(app, console_pages, store, engine, settings.timezone)
     knowledge_api.setup(app, console_pages, store, engine, watcher, settings.knowledge_dir)

@@ -19,6 +19,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from bot.console.auth import public
 from bot.conversation import Engine, Reply
+from bot.delivery import Deliveries
 from bot.httputil import json_error, same_secret
 from bot.outbox import Outbox
 from bot.reloader import KnowledgeWatcher
@@ -47,15 +48,38 @@ class KnowledgeCollector:
                                 value=len(self.engine.brain.kb.entries))
 
 
+class DeliveryCollector:
+    """Group commit and the reading memo, read at scrape time: deliveries per transaction
+    (written / batches) shows how much commits are shared; waiting, a backlog building up."""
+
+    def __init__(self, deliveries: Deliveries, engine: Engine):
+        self.deliveries, self.engine = deliveries, engine
+
+    def collect(self) -> Iterator[Metric]:
+        d, memo = self.deliveries, self.engine.brain.memo
+        yield CounterMetricFamily("gigdesk_delivery_batches", "Transactions that wrote riders' messages "
+                                  "(group commit: several deliveries each under load)", value=d.batches)
+        yield CounterMetricFamily("gigdesk_deliveries_written", "Riders' messages written by those transactions",
+                                  value=d.delivered)
+        yield GaugeMetricFamily("gigdesk_deliveries_waiting", "Riders' messages waiting for the database thread",
+                                value=d.waiting())
+        yield CounterMetricFamily("gigdesk_reading_cache_hits", "Messages whose reading was remembered "
+                                  "(reading_cache), since the FAQ was last loaded", value=memo.hits)
+        yield CounterMetricFamily("gigdesk_reading_cache_misses", "Readings worked out afresh, since the FAQ "
+                                  "was last loaded", value=memo.misses)
+
+
 class Metrics:
     def __init__(self, settings: Settings, store: AsyncStore, engine: Engine, outbox: Outbox,
-                 watcher: KnowledgeWatcher):
+                 watcher: KnowledgeWatcher, deliveries: Deliveries | None = None):
         self.token = settings.metrics_token
         self.demo = settings.demo
         self.store = store
         self.registry = registry = CollectorRegistry()
         ProcessCollector(registry=registry)  # memory, CPU, open files of this process
         registry.register(KnowledgeCollector(watcher, engine))
+        if deliveries is not None:
+            registry.register(DeliveryCollector(deliveries, engine))
         self.requests = Counter("gigdesk_http_requests", "HTTP requests by route pattern, method and status",
                                 ["route", "method", "status"], registry=registry)
         self.in_progress = Gauge("gigdesk_http_requests_in_progress", "HTTP requests being handled now",
@@ -154,8 +178,8 @@ async def count_requests(request: web.Request, handler) -> web.StreamResponse:
 
 
 def setup(app: web.Application, settings: Settings, store: AsyncStore, engine: Engine, outbox: Outbox,
-          watcher: KnowledgeWatcher) -> Metrics:
-    metrics = Metrics(settings, store, engine, outbox, watcher)
+          watcher: KnowledgeWatcher, deliveries: Deliveries | None = None) -> Metrics:
+    metrics = Metrics(settings, store, engine, outbox, watcher, deliveries)
     app[METRICS] = metrics
     app.router.add_get("/metrics", metrics.serve)
     return metrics

@@ -174,6 +174,11 @@ async def test_metrics_show_webhook_latency_and_matcher_outcomes(client):
     outcomes = {dict(labels)["outcome"]: v for (name, labels), v in samples.items()
                 if name == "gigdesk_engine_outcomes_total"}
     assert outcomes == {"answer": 1, "fallback": 1, "emergency": 1, "handoff": 1}
+    # one at a time here: each message its own transaction; nothing left waiting
+    assert value(samples, "gigdesk_deliveries_written_total") == 4
+    assert value(samples, "gigdesk_delivery_batches_total") == 4
+    assert value(samples, "gigdesk_deliveries_waiting") == 0
+    assert value(samples, "gigdesk_reading_cache_misses_total") > 0
 
 
 async def test_metrics_show_the_handoff_queue_and_its_oldest_wait(client):
