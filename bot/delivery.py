@@ -80,11 +80,10 @@ def record(store: Store, engine: Engine, key: str, inbound: Inbound, decided: De
         return Outcome(replies[0] if replies else None, retry=True, late=bool(row.get("late")))
     rider = store.touch_rider(inbound.channel, inbound.openid, now)
     conversation = store.current_conversation(rider_id)
-    if decided is not None and conversation is None and decided.conversation is None:
-        conversation = store.new_conversation(rider_id, now)
-        turn, decision = dataclasses.replace(decided.turn, conversation=conversation), decided.decision
-    elif decided is not None and conversation == decided.conversation and not _changed(decided.rider, rider):
+    if decided is not None and conversation == decided.conversation and not _changed(decided.rider, rider):
         turn, decision = decided.turn, decided.decision
+        if conversation is None:  # the first message: decided on fresh_conversation(), now written
+            turn = dataclasses.replace(turn, conversation=store.new_conversation(rider_id, now))
     else:  # changed since it was read, or not decided yet: decide now, on what is stored
         turn = engine.turn(store, inbound, conversation or store.new_conversation(rider_id, now))
         decision = engine.fit_channel(turn, engine.decide(turn))

@@ -191,3 +191,24 @@ async def test_one_failing_delivery_costs_only_its_own_answer(client):
     retried = await post(client, xmls[1])
     assert "押金" in reply_content(await retried.text())
     assert len(in_messages(store, "wechat:o_fails")) == 1
+
+
+async def test_a_new_rider_written_by_another_process_meanwhile_is_decided_again(client):
+    """Decided as a rider never seen (no privacy notice yet); another process stores the rider,
+    notice given, before the transaction: the message is decided again on the stored row."""
+    engine, store = client.app[ENGINE], client.app[STORE].store
+    real_decide, calls = engine.decide, []
+
+    def decide_while_stored(turn):
+        calls.append(turn.conversation["id"])
+        if len(calls) == 1:
+            other = Store(store.path)
+            other.touch_rider("wechat", "o_raced", time.time())
+            other.mark_privacy_noticed("wechat:o_raced", time.time())
+            other.close()
+        return real_decide(turn)
+
+    engine.decide = decide_while_stored
+    assert "押金" in await send_text(client, "押金不给退怎么办", openid="o_raced")
+    assert len(calls) == 2 and calls[0] is None and calls[1] is not None
+    assert len(in_messages(store, "wechat:o_raced")) == 1
