@@ -102,14 +102,26 @@ class Metrics:
         self.outbox_items = Gauge("gigdesk_outbox_messages", "Outbox messages by state (queued: to send; "
                                   "held: until the rider writes again; failed: never sent)", ["state"],
                                   registry=registry)
+        self._request_children: dict[tuple[str, str, str], Counter] = {}
+        self._outcome_children: dict[str, Counter] = {}
         engine.observe = self.count_outcome
         outbox.on_result = lambda result: self.outbox_attempts.labels(result=result).inc()
 
     def count_outcome(self, reply: Reply | None) -> None:
-        self.outcomes.labels(outcome=reply.outcome if reply else "silent").inc()
+        outcome = reply.outcome if reply else "silent"
+        child = self._outcome_children.get(outcome)
+        if child is None:
+            child = self._outcome_children[outcome] = self.outcomes.labels(outcome=outcome)
+        child.inc()
 
     def count_request(self, route: str, method: str, status: str, started: float) -> None:
-        self.requests.labels(route=route, method=method, status=status).inc()
+        # labels() takes a lock and checks its arguments (5 us); the few label sets a server
+        # sees are looked up once each.
+        key = (route, method, status)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._request_children[key] = self.requests.labels(route=route, method=method, status=status)
+        child.inc()
         if route == "/wechat" and method == "POST":
             self.webhook_seconds.observe(time.perf_counter() - started)
 
