@@ -14,6 +14,7 @@ checkout's server in pyinstrument; the report lands in its work folder."""
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connections", type=int, default=50)
     p.add_argument("--think-ms", type=int, default=3000)
     p.add_argument("--no-latency", action="store_true", help="throughput runs only")
+    p.add_argument("--data", type=Path, help="a data folder (e.g. bench/.data/growth-...) copied for each server")
     p.add_argument("--profile", type=Path, action="append", default=[], help="a checkout to profile")
     args = p.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="gigdesk-compare-"))
@@ -54,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         folder, _, env = spec.partition(":")
         checkout = Path(folder).resolve()
         data = work / f"data{i}"
-        data.mkdir()
+        if args.data:
+            shutil.copytree(args.data, data)
+        else:
+            data.mkdir()
         profiled = work / f"profile{i}.html" if any(c.resolve() == checkout for c in args.profile) else None
         servers[f"{i}:{checkout.name}{':' + env if env else ''}"] = s = server(f"gigdesk{i}", checkout, data, profiled)
         s.env.update(dict(pair.split("=", 1) for pair in env.split(",") if pair))
@@ -96,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         base = base or rate
         print(f"{key:<36} {rate:>8,.0f} {rate / base:>6.2f} {cpu:>10.3f} {p99:>11.1f} ms {lat:>10}  {bad}")
     print(f"(work folder: {work})")
+    if args.data:
+        shutil.rmtree(work, ignore_errors=True)  # copies of a large database
     return 0
 
 
