@@ -151,8 +151,18 @@ class Deliveries:
 
     def _batch(self) -> list[_Waiting]:
         """On the database thread: take what waits, decide each, write them in one transaction."""
-        store, engine = self.store.store, self.engine
         taken: list[_Waiting] = []
+        try:
+            self._take_and_write(taken)
+        except Exception as exc:  # a bug here must not leave a rider's request waiting for ever
+            log.exception("delivery batch failed")
+            for waiting in taken:
+                if waiting.result is None:
+                    waiting.result = exc
+        return taken
+
+    def _take_and_write(self, taken: list[_Waiting]) -> None:
+        store, engine = self.store.store, self.engine
         keys, riders = set(), set()
         started = time.monotonic()
         while self._queue and len(taken) < self.max_batch and time.monotonic() - started < self.decide_seconds:
@@ -185,10 +195,9 @@ class Deliveries:
                 except Exception as exc:
                     waiting.result = exc
         self.batches += 1
-        self.delivered += len(todo)
+        self.delivered += sum(isinstance(w.result, Outcome) and not w.result.retry for w in todo)
         for waiting in todo:
             _observe(engine, waiting.result)
-        return taken
 
 
 def _settle(future: asyncio.Future, result: Outcome | BaseException | None) -> None:
@@ -201,8 +210,12 @@ def _settle(future: asyncio.Future, result: Outcome | BaseException | None) -> N
 
 
 def _observe(engine: Engine, outcome: Outcome | BaseException | None) -> None:
+    """After the commit: a failing hook (metrics) is logged and costs the rider nothing."""
     if isinstance(outcome, Outcome) and not outcome.retry:
-        engine.observe(outcome.reply)
+        try:
+            engine.observe(outcome.reply)
+        except Exception:
+            log.exception("engine.observe failed")
 
 
 def _changed(before: dict[str, Any] | None, now: dict[str, Any]) -> bool:

@@ -212,3 +212,16 @@ async def test_a_new_rider_written_by_another_process_meanwhile_is_decided_again
     assert "押金" in await send_text(client, "押金不给退怎么办", openid="o_raced")
     assert len(calls) == 2 and calls[0] is None and calls[1] is not None
     assert len(in_messages(store, "wechat:o_raced")) == 1
+
+
+async def test_a_failing_hook_after_the_commit_costs_the_rider_nothing(client, caplog):
+    """engine.observe (metrics) must not raise; if it does, the committed answer still goes."""
+    engine = client.app[ENGINE]
+
+    def broken(reply):
+        raise RuntimeError("simulated bug in a metrics hook")
+
+    engine.observe = broken
+    resp = await post(client, wechat_xml("text", openid="o_observed", content="押金不给退怎么办", msgid="895001"))
+    assert "押金" in reply_content(await resp.text())
+    assert any("observe failed" in r.getMessage() for r in caplog.records)
