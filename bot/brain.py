@@ -2,6 +2,7 @@
 Swapped whole when the FAQ files change, so a message is always handled by one version."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -12,6 +13,7 @@ from intents.concepts import TOPIC_MARK, ConceptTagger, Found
 from intents.danger import Danger, DangerDetector
 from intents.danger_model import trained as trained_danger
 from intents.normalise import clean
+from intents.pinyin import PinyinReader
 from intents.rules import RuleSet, compile_concepts
 from intents.triggers import PhraseSet
 from knowledge import KnowledgeBase
@@ -62,7 +64,7 @@ _MISSING = object()
 class Reading:
     """One message as every check reads it, cleaned and tagged once."""
     text: str
-    cleaned: str  # clean(): width, script, case and punctuation folded
+    cleaned: str  # clean(): width, script, case and punctuation folded; dialect words read as standard
     normalised: str  # cleaned, with the lexicon's synonyms replaced
     found: Found  # the topics and follow-up aspects it names
 
@@ -89,14 +91,20 @@ class Brain:
     danger: DangerDetector
     handoff_rules: RuleSet
     classifier: Classifier
+    pinyin: PinyinReader
+    dialect: Normaliser
+    new_subject: tuple[str, ...]  # cleaned
     memo: Memo = field(default_factory=Memo, compare=False, repr=False)
 
     def read(self, text: str) -> Reading:
         return self.memo.get(("read", text), lambda: self._read(text))
 
     def _read(self, text: str) -> Reading:
-        cleaned = clean(text)
-        normalised = self.normalise(text)
+        # Typed in pinyin (bei ren gen le yi lu): read with the words the knowledge knows in 汉字.
+        typed = self.pinyin.read(text)
+        # Dialect words (咗, 喺, 冇) are read as the standard ones by every check, danger's too.
+        cleaned = self.dialect(text if typed is None else typed)
+        normalised = self.normalise(cleaned)
         return Reading(text, cleaned, normalised, self.concepts.find(cleaned, normalised))
 
     def rank(self, message: str | Reading, limit: int = 5, off_topic_floor: float = 0.0) -> list[Candidate]:
@@ -150,6 +158,10 @@ class Brain:
             return Danger(("plea",), phrase)
         return found
 
+    def opens_new_subject(self, reading: Reading) -> bool:
+        """对了 / 顺便问下 / 另外 at the start: the rider changes the subject."""
+        return reading.cleaned.startswith(self.new_subject) if self.new_subject else False
+
     def asks_for_a_person(self, message: str | Reading) -> str | None:
         cleaned = self._reading(message).cleaned
         return self.memo.get(("person", cleaned),
@@ -170,17 +182,35 @@ def build_brain(kb: KnowledgeBase, memo_size: int = MEMO_SIZE) -> Brain:
     t = kb.triggers
     everyday = tuple(p.lstrip("=").replace("+", "") for p in (*t.greetings, *t.thanks, *t.more, *t.cancel,
                                                                *t.back_to_bot, *t.report, *t.case_status))
-    model = trained_danger(d.examples, d.calm + everyday + tuple(text for e in kb.entries for text in e.examples))
+    # Messages are read with dialect words made standard (Brain.read); so are the examples.
+    dialect = Normaliser(kb.dialect)
+    model = trained_danger(tuple((kind, dialect(text)) for kind, text in d.examples),
+                           tuple(dialect(text) for text in d.calm) + everyday +
+                           tuple(text for e in kb.entries for text in e.examples))
     danger = DangerDetector(d.concepts, d.kinds, d.ignore, d.not_now, d.policy, d.now, d.severe, model)
     docs = tuple((e.id, text) for e in kb.entries for text in (*e.examples, *e.keywords, e.title)) + \
         tuple((OFF_TOPIC, text) for text in kb.offtopic)
     classifier = trained(docs, tuple(sorted(kb.synonyms.items())),
                          tuple(sorted(kb.concepts.topics.items())))
     t = kb.triggers
-    return Brain(kb=kb, normalise=normalise, matcher=matcher, emergency=PhraseSet(t.emergency),
+    return Brain(kb=kb, pinyin=PinyinReader(_vocabulary(kb)), dialect=dialect,
+                 new_subject=tuple(w for w in map(clean, kb.concepts.new_subject) if w), normalise=normalise, matcher=matcher, emergency=PhraseSet(t.emergency),
                  concepts=concepts, danger=danger, classifier=classifier,
                  handoff_rules=RuleSet(kb.concepts.handoff_rules, compile_concepts(kb.concepts.handoff_concepts)),
                  handoff=PhraseSet(t.handoff), back_to_bot=PhraseSet(t.back_to_bot),
                  more=PhraseSet(t.more), greetings=PhraseSet(t.greetings), thanks=PhraseSet(t.thanks),
                  report=PhraseSet(t.report), case_status=PhraseSet(t.case_status), cancel=PhraseSet(t.cancel),
                  memo=Memo(memo_size))
+
+
+def _vocabulary(kb: KnowledgeBase) -> list[str]:
+    """The words a message typed in pinyin is read for, danger's first: every word the danger
+    rules, the requests for a person, the concepts and the lexicon know (a rule's parts too)."""
+    d, t, c = kb.danger, kb.triggers, kb.concepts
+    phrases = [*d.ignore, *(w for words in d.concepts.values() for w in words),
+               *(w for rules in d.kinds.values() for w in rules), *d.now,
+               *t.emergency, *t.handoff, *(w for words in c.handoff_concepts.values() for w in words),
+               *c.handoff_rules, *t.back_to_bot, *t.report, *t.case_status, *t.greetings, *t.thanks,
+               *(w for words in c.topics.values() for w in words), *(w for words in c.aspects.values() for w in words),
+               *kb.synonyms, *kb.synonyms.values()]
+    return [part for phrase in phrases for part in re.split(r"[+|^=…]", phrase) if part]

@@ -45,7 +45,9 @@ class DangerModel:
     def assess(self, cleaned: str) -> tuple[float, str]:
         """The probability that an already cleaned message is danger, and the kind it most
         looks like (only when it is above THRESHOLD)."""
-        if not self.active or len(cleaned) < MIN_CHARS:
+        # Letters only (xswl, ok la): character grams of Latin letters tell it nothing. The
+        # rules know sos, help and jiuming; pinyin is written back in characters before this.
+        if not self.active or len(cleaned) < MIN_CHARS or cleaned.isascii():
             return 0.0, ""
         grams = features(cleaned, ())
         probability = self._danger.probabilities(grams).get(DANGER, 0.0)

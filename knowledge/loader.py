@@ -238,13 +238,31 @@ def _top_mapping(path: Path, problems: list[Problem], groups: str) -> dict[str, 
     return data
 
 
-def _load_lexicon(path: Path, problems: list[Problem]) -> tuple[dict[str, str], TriggerPhrases, tuple[str, ...]]:
-    """Synonyms (platform names included), trigger phrases, and the canonical platform names."""
+def _load_lexicon(path: Path, problems: list[Problem]
+                  ) -> tuple[dict[str, str], TriggerPhrases, tuple[str, ...], dict[str, str]]:
+    """Synonyms (platform names included), trigger phrases, the canonical platform names, and
+    the dialect words (variant -> the standard word)."""
     data = _top_mapping(path, problems, "synonyms、platforms 等分组")
     if data is None:
-        return {}, TriggerPhrases(), ()
+        return {}, TriggerPhrases(), (), {}
+    synonyms = _word_groups(path, data, ("synonyms", "platforms"), problems)
+    dialect = _word_groups(path, data, ("dialect",), problems)
+    lists = {}
+    for name in TRIGGER_LISTS:
+        words = _text_list(data.get(name, []))
+        if words is None:
+            problems.append(Problem(path.name, 0, "", f"{name} 必须是一列词语"))
+            words = []
+        lists[name] = tuple(words)
+    platforms = data.get("platforms")
+    names = tuple(str(n) for n in platforms if n != "__line__") if isinstance(platforms, dict) else ()
+    return synonyms, TriggerPhrases(**lists), names, dialect
+
+
+def _word_groups(path: Path, data: dict, groups: tuple[str, ...], problems: list[Problem]) -> dict[str, str]:
+    """标准词: [说法, ...] tables as variant -> standard word."""
     synonyms: dict[str, str] = {}
-    for group in ("synonyms", "platforms"):
+    for group in groups:
         table = data.get(group) or {}
         if not isinstance(table, dict):
             problems.append(Problem(path.name, 0, "", f"{group} 的格式应为 标准词: [说法1, 说法2]"))
@@ -262,16 +280,7 @@ def _load_lexicon(path: Path, problems: list[Problem]) -> tuple[dict[str, str], 
                     problems.append(Problem(path.name, table.get("__line__", 0), "",
                                             f"「{word}」同时是「{synonyms[word]}」和「{canonical}」的同义词"))
                 synonyms[word] = str(canonical)
-    lists = {}
-    for name in TRIGGER_LISTS:
-        words = _text_list(data.get(name, []))
-        if words is None:
-            problems.append(Problem(path.name, 0, "", f"{name} 必须是一列词语"))
-            words = []
-        lists[name] = tuple(words)
-    platforms = data.get("platforms")
-    names = tuple(str(n) for n in platforms if n != "__line__") if isinstance(platforms, dict) else ()
-    return synonyms, TriggerPhrases(**lists), names
+    return synonyms
 
 
 def _load_messages(path: Path, problems: list[Problem]) -> tuple[dict[str, str], dict[str, str]]:
@@ -306,7 +315,7 @@ def load_knowledge(directory: str | Path) -> tuple[KnowledgeBase | None, list[Pr
     """Load everything; return the base (None when any error was found) and all problems."""
     directory = Path(directory)
     problems: list[Problem] = []
-    synonyms, triggers, platforms = _load_lexicon(directory / "lexicon.yaml", problems)
+    synonyms, triggers, platforms, dialect = _load_lexicon(directory / "lexicon.yaml", problems)
     messages, menu = _load_messages(directory / "messages.yaml", problems)
     for name in REQUIRED_MESSAGES:
         if messages and name not in messages:
@@ -361,7 +370,7 @@ def load_knowledge(directory: str | Path) -> tuple[KnowledgeBase | None, list[Pr
         return None, problems
     return KnowledgeBase(entries=tuple(seen.values()), synonyms=synonyms, triggers=triggers,
                          messages=messages, menu=menu, case_kinds=case_kinds, concepts=concepts,
-                         platforms=platforms, offtopic=offtopic,
+                         platforms=platforms, offtopic=offtopic, dialect=dialect,
                          danger=danger), problems
 
 
@@ -408,7 +417,10 @@ def _load_concepts(path: Path, problems: list[Problem]) -> Concepts:
     for name in rider_topics or ():
         if name not in topics:
             problems.append(Problem(path.name, 0, "", f"rider_topics 里的「{name}」不是 topics 里的话题"))
-    return Concepts(topics=topics, rider_topics=tuple(rider_topics or ()),
+    new_subject = _text_list(data.get("new_subject", []))
+    if new_subject is None:
+        problems.append(Problem(path.name, 0, "", "new_subject 必须是一列说法"))
+    return Concepts(topics=topics, rider_topics=tuple(rider_topics or ()), new_subject=tuple(new_subject or ()),
                     aspects=_word_table(data, "aspects", path.name, problems),
                     handoff_concepts=_word_table(handoff, "concepts", path.name, problems),
                     handoff_rules=_rule_list(handoff.get("when"), "handoff", path.name, problems))

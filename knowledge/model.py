@@ -80,6 +80,9 @@ class Concepts:
     # Topics that say who the rider is (快递, 网约车, 众包): within a conversation they qualify
     # the subject (我是专送的 也有吗) rather than start a new one.
     rider_topics: tuple[str, ...] = ()
+    # Words that open a new subject (对了, 顺便问下, 另外): the message is read alone, not within
+    # the conversation's topic.
+    new_subject: tuple[str, ...] = ()
     handoff_concepts: dict[str, tuple[str, ...]] = field(default_factory=dict)
     handoff_rules: tuple[str, ...] = ()
 
@@ -123,6 +126,8 @@ class KnowledgeBase:
     concepts: Concepts = field(default_factory=Concepts)
     danger: DangerSpec = field(default_factory=DangerSpec)
     offtopic: tuple[str, ...] = ()  # messages about nothing the FAQ covers (offtopic.yaml)
+    # Dialect words (粤语 咗, 喺, 冇) -> the standard word, read so before every check (lexicon.yaml)
+    dialect: dict[str, str] = field(default_factory=dict)
     _by_id: dict[str, Entry] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

@@ -20,7 +20,7 @@ from typing import TextIO
 import yaml
 
 from bot.brain import build_brain
-from bot.engine import Engine, Inbound, Reply
+from bot.conversation import Engine, Inbound, Reply
 from intents.danger import KINDS, NUMBERS
 from knowledge.loader import KnowledgeError, load_knowledge
 from storage import Store

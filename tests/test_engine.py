@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bot.app import ENGINE, STORE
 from intents.matcher import Thresholds
 from tests.conftest import send_text
@@ -55,6 +57,24 @@ async def test_emergency_wins_even_while_waiting_for_a_person(client):
     reply = await send_text(client, "有人拿刀要砍我", openid="o_ew")
     assert "110" in reply
     assert conversation(client, "o_ew")["urgent"] == 1
+
+
+@pytest.mark.parametrize("text, number", [
+    ("bei ren gen le yi lu ta hai zai hou mian", "110"),  # typed in pinyin
+    ("zhong shu le kuai yun le", "120"),
+    ("有个痴线佬揸住支铁通追住我 我匿喺天桥底 点算啊", "110"),  # Cantonese
+    ("前面一个小哥躺地上不动 车从他腿上压过去了", "120"),  # 压过去了 is not "it has passed"
+])
+async def test_danger_typed_in_pinyin_or_dialect_gets_its_number_first(client, text, number):
+    reply = await send_text(client, text, openid="o_typed")
+    assert number in reply.split("\n")[0]
+    assert conversation(client, "o_typed")["urgent"] == 1
+
+
+@pytest.mark.parametrize("text", ["让管事儿的来", "讲了半天冇用 找个负责的来", "帮我接通客服", "zhuan ren gong"])
+async def test_a_person_asked_for_in_dialect_or_pinyin_is_queued(client, text):
+    reply = await send_text(client, text, openid="o_person")
+    assert conversation(client, "o_person")["state"] == "waiting", reply
 
 
 async def test_greetings_and_thanks_get_short_replies(client):

@@ -7,6 +7,7 @@ from bot.textparts import split_to_bytes, utf8_len
 from intents import Matcher, Normaliser, decide
 from intents.matcher import Candidate, Thresholds
 from intents.normalise import clean
+from intents.pinyin import PinyinReader
 from intents.triggers import PhraseSet
 
 
@@ -53,3 +54,17 @@ def test_decide_clarifies_between_close_candidates():
     close = [Candidate("a", 70, ""), Candidate("b", 69, ""), Candidate("c", 20, "")]
     decision = decide(close, Thresholds(answer=60, margin=5, clarify=40))
     assert decision.kind == "clarify" and [c.entry_id for c in decision.candidates] == ["a", "b"]
+
+
+def test_pinyin_reader_writes_known_words_back_in_characters():
+    reader = PinyinReader(["中暑", "快晕了", "救我", "爬不上来", "血"])
+    assert reader.read("zhong shu le kuai yun le") == "中暑le 快晕了"
+    assert reader.read("jiuwo") == "救我"  # no spaces: split into syllables first
+    assert "爬不上来" in reader.read("diao shui gou li le pa bu shang lai")
+    # One syllable is too ambiguous to write back (xue: 血 or 学).
+    assert "血" not in reader.read("wo yao xue xi")
+
+
+@pytest.mark.parametrize("text", ["help me", "xswl", "ok", "送餐超时被罚款", "我在 zhongshu 好多字都是汉字啊"])
+def test_pinyin_reader_leaves_messages_not_typed_in_pinyin(text):
+    assert PinyinReader(["中暑"]).read(text) is None

@@ -187,26 +187,29 @@ def test_kb_check_refuses_a_follow_up_to_an_unknown_entry(tmp_path):
 # The figures that count are those of the test set measured once after them.
 GATES = {
     # Floors just under today's figures (2026-12-01), so a change that loses riders fails.
-    "dev": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 1, "offtopic": 0.99, "follow_ups": 0.79},
-    "dev2": {"danger": 0.98, "handoff": 0.99, "first": 0.99, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.86},
+    "dev": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 1, "offtopic": 0.99, "follow_ups": 0.81},
+    "dev2": {"danger": 0.98, "handoff": 0.99, "first": 0.99, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.84},
     "dev3": {"danger": 0.99, "handoff": 0.99, "first": 0.99, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.88},
     # dev4: written blind on 2026-12-01, tuned on (phrasings, danger examples, answers while
     # waiting). Before tuning: danger 97.5%, answered 82.5%, first 91.0%, follow-ups 54.1%.
-    "dev4": {"danger": 0.99, "handoff": 0.99, "first": 0.98, "wrong": 0, "offtopic": 0.97, "follow_ups": 0.81},
+    "dev4": {"danger": 0.99, "handoff": 0.99, "first": 0.98, "wrong": 0, "offtopic": 0.97, "follow_ups": 0.79},
     # Test set 3, measured once at f04e93f: danger 94.3% (93.3% after the fix for short messages),
     # handoff 91.7%, first 96.2%, no wrong answer, off-topic 86.0%, follow-ups 51.8%. Looked at
     # since, not tuned on.
-    "test": {"danger": 0.98, "handoff": 0.98, "first": 0.96, "wrong": 0, "offtopic": 0.97, "follow_ups": 0.83},
+    "test": {"danger": 0.98, "handoff": 0.99, "first": 0.96, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.83},
     # Test set 4, measured once at 7c9a91d: danger 96.4%, handoff 86.0%, first 93.9%, one wrong
     # answer, off-topic 94.0%, follow-ups 63.6%. Tuned on since (follow-ups, handoff, danger).
-    "test4": {"danger": 0.99, "handoff": 0.99, "first": 0.93, "wrong": 1, "offtopic": 0.95, "follow_ups": 0.77},
+    "test4": {"danger": 0.99, "handoff": 0.99, "first": 0.93, "wrong": 1, "offtopic": 0.97, "follow_ups": 0.77},
     # Test set 5, measured once at 7ab4813: danger 96.0%, handoff 82.1%, first 95.4%, two wrong
     # answers, off-topic 89.3%, follow-ups 78.9%. Tuned on since (handoff, danger, off-topic).
-    # Test set 6, measured once at 060a882 (the figures the README quotes): danger 96.0%,
-    # handoff 96.4%, first 95.8%, no wrong answer, off-topic 87.5%, follow-ups 77.1%. Since
-    # tuned on (danger wordings; panicked repetition as an urgent plea): danger 99.1%.
-    "test6": {"danger": 0.99, "handoff": 0.96, "first": 0.95, "wrong": 0, "offtopic": 0.87, "follow_ups": 0.77},
-    "test5": {"danger": 0.98, "handoff": 0.98, "first": 0.95, "wrong": 2, "offtopic": 0.92, "follow_ups": 0.79},
+    "test5": {"danger": 0.98, "handoff": 0.98, "first": 0.95, "wrong": 2, "offtopic": 0.97, "follow_ups": 0.80},
+    # Test set 6, measured once at 060a882: danger 96.0%, handoff 96.4%, first 95.8%, no wrong
+    # answer, off-topic 87.5%, follow-ups 77.1%. Since tuned on (danger wordings, urgent pleas).
+    "test6": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 0, "offtopic": 0.94, "follow_ups": 0.76},
+    # Test set 7, measured once at 98a3461: danger 93.3%, handoff 94.6%, first 97.1%, no wrong
+    # answer, off-topic 98.2%, follow-ups 83.3%. Since tuned on (pinyin, dialect, new subjects,
+    # the answer threshold).
+    "test7": {"danger": 0.99, "handoff": 0.99, "first": 0.97, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.88},
 }
 
 
@@ -335,3 +338,29 @@ async def test_a_plea_about_a_work_problem_is_that_problem_not_an_emergency(clie
     assert last_out(client, "o_plea_topic")["outcome"] != "emergency"
     await send_text(client, "快来人 我被困在电梯里了", openid="o_plea_danger")  # a danger of its own kind
     assert last_out(client, "o_plea_danger")["outcome"] == "emergency"
+
+
+async def test_a_message_that_opens_a_new_subject_is_not_read_within_the_last_one(client):
+    rider = "o_aside"
+    await send_text(client, "工会能免费体检吗", openid=rider)
+    await send_text(client, "咋报名", openid=rider)
+    assert last_out(client, rider)["intent"] == "health-check"  # read within the topic
+    # 对了 / 顺便问下 change the subject: an aside about something else is not the health check.
+    reply = await send_text(client, "对了你知道哪里二手电动车便宜不", openid=rider)
+    assert last_out(client, rider)["outcome"] == "fallback" and "体检" not in reply
+    await send_text(client, "工会能免费体检吗", openid="o_aside2")
+    await send_text(client, "顺便问下 站长扣了我押金不退咋办", openid="o_aside2")
+    assert last_out(client, "o_aside2")["intent"] == "pay-deposit"
+
+
+def test_the_learned_model_does_not_judge_letters_alone():
+    """xswl (笑死我了) took the emergency reply from the model's grams of Latin letters; letters
+    alone are the rules' job (sos, help) and pinyin is written back in characters first."""
+    from intents.danger import DangerDetector
+    from intents.danger_model import DangerModel
+    examples = [("plea", t) for t in ("xswl", "xsww", "xswk", "qwer", "快来人 救救我", "快来人啊", "救救我啊 快")] + \
+               [("violence", t) for t in ("那人拿着刀过来了", "他一拳打在我脸上", "三个人把我按在地上")]
+    calm = ["工资什么时候发", "怎么加入工会", "今天好热啊", "罚款能申诉吗", "驿站在哪", "谢谢"] * 3
+    detector = DangerDetector({}, {"plea": ["救命"]}, model=DangerModel(examples, calm))
+    assert not detector.detect(clean("xswl"))
+    assert detector.detect(clean("快来人 救救我"))

@@ -9,6 +9,7 @@ from knowledge import Entry
 
 SHORT_FOLLOW_UP = 8  # characters: 北京的呢, 众包的也算吗
 PLACE_ASPECT = "地区"  # concepts.yaml's aspect for a city or province named in a follow-up
+OWN_ANSWER_IN_CONTEXT = 45.0  # above Thresholds.answer (40): leaving a topic takes more than starting one
 
 Sure = tuple[Entry, float | None, str, str]  # (entry, score, outcome, the words it answers)
 
@@ -23,7 +24,10 @@ def sure_answer(turn: Turn, candidates: list, decision) -> Sure | None:
     # off-topic (no candidates): riders go on in few words (咋参加, 学完给发证不, 我不是会员).
     # Only who the rider is (我是专送的, 快递员也有吗) does not change the subject.
     subject = found.topics - set(brain.kb.concepts.rider_topics)
-    if context and not (decision.kind == "answer" and subject) and \
+    # Within a topic, a message's own answer wins only when it is clearly its own question
+    # (要啥条件才能申请 after hardship help is still about hardship help, not legal aid).
+    own_answer = decision.kind == "answer" and candidates[0].score >= OWN_ANSWER_IN_CONTEXT
+    if context and not (own_answer and subject) and \
             (_asks_more(turn) or (decision.kind != "answer" and candidates)):
         if new := _new_subject(turn, candidates):
             return new

@@ -135,7 +135,10 @@ class Turn:
 
     @cached_property
     def context(self) -> dict[str, Any]:
-        """What the conversation is about, while it is fresh: {} when there is nothing."""
+        """What the conversation is about, while it is fresh: {} when there is nothing, or when
+        the message opens a new subject (对了 / 顺便问下 ...)."""
+        if self.has_text and self.brain.opens_new_subject(self.reading):
+            return {}
         context = json.loads(self.conversation.get("context") or "{}")
         fresh = isinstance(context, dict) and context.get("entry") and \
             self.now - context.get("at", 0) <= CONTEXT_SECONDS
