@@ -81,8 +81,9 @@ def ours(kb: KnowledgeBase) -> Callable[[str], object]:
     brain = build_brain(kb)
 
     def classify(text: str) -> object:
-        return (brain.danger_in(text), brain.asks_for_a_person(text),
-                decide(brain.rank(text), names_a_topic=bool(brain.concepts_in(text).topics)))
+        reading = brain.read(text)  # as the engine does: cleaned and tagged once per message
+        return (brain.danger_in(reading), brain.asks_for_a_person(reading),
+                decide(brain.rank(reading), names_a_topic=bool(reading.found.topics)))
 
     return classify
 

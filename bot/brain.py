@@ -103,8 +103,8 @@ class Brain:
         # Typed in pinyin (bei ren gen le yi lu): read with the words the knowledge knows in 汉字.
         typed = self.pinyin.read(text)
         # Dialect words (咗, 喺, 冇) are read as the standard ones by every check, danger's too.
-        cleaned = self.dialect(text if typed is None else typed)
-        normalised = self.normalise(cleaned)
+        cleaned = self.dialect(text if typed is None else typed)  # cleaned once, here
+        normalised = self.normalise.replace(cleaned)
         return Reading(text, cleaned, normalised, self.concepts.find(cleaned, normalised))
 
     def rank(self, message: str | Reading, limit: int = 5, off_topic_floor: float = 0.0) -> list[Candidate]:

@@ -45,7 +45,10 @@ class Normaliser:
             self._pattern = None
 
     def __call__(self, text: str) -> str:
-        text = clean(text)
-        if self._pattern is not None:
-            text = self._pattern.sub(lambda m: self._synonyms[m.group(0)], text)
-        return text
+        return self.replace(clean(text))
+
+    def replace(self, cleaned: str) -> str:
+        """The synonyms replaced in a text clean() has already folded."""
+        if self._pattern is None:
+            return cleaned
+        return self._pattern.sub(lambda m: self._synonyms[m.group(0)], cleaned)

@@ -25,6 +25,7 @@ LETTER_SHARE = 0.6
 PINYIN_SHARE = 0.8
 MIN_LETTERS = 4
 CHUNKS = re.compile(r"[a-z]+|[^a-z]+")
+LATIN = re.compile(r"[A-Za-zＡ-Ｚａ-ｚ]")
 
 
 @functools.lru_cache(maxsize=1)
@@ -71,6 +72,8 @@ class PinyinReader:
 
     def read(self, text: str) -> str | None:
         """The message with its known words in characters, or None when it is not typed in pinyin."""
+        if len(LATIN.findall(text)) < MIN_LETTERS:  # most messages: 汉字 only, decided at once
+            return None
         lowered = unicodedata.normalize("NFKC", text).lower()
         letters = sum(ch.isascii() and ch.isalpha() for ch in lowered)
         meaningful = sum(unicodedata.category(ch)[0] in "LN" for ch in lowered)

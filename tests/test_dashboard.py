@@ -25,7 +25,7 @@ from tests.conftest import Console, add_user, send_text, signed_query, wechat_xm
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
 ANSWER, OTHER_ANSWER = "押金不给退怎么办", "工资被拖欠怎么办"  # pay-deposit, pay-withheld
-CLARIFY = "兼职跑单的有资格入会么"  # unsure: the bot asks whether union-who-can-join is meant
+CLARIFY = "众包的能不能进工会 我们又不算哪个公司的"  # unsure: a menu, union-who-can-join first
 FALLBACK = "今天晚上吃什么好"
 
 

@@ -64,11 +64,20 @@ async def test_emergency_wins_even_while_waiting_for_a_person(client):
     ("zhong shu le kuai yun le", "120"),
     ("有个痴线佬揸住支铁通追住我 我匿喺天桥底 点算啊", "110"),  # Cantonese
     ("前面一个小哥躺地上不动 车从他腿上压过去了", "120"),  # 压过去了 is not "it has passed"
+    ("搿个小阿姨在灶披间里晕过去了 面孔煞白 叫伊勿应 哪能办啊", "120"),  # Shanghainese; 晕过去了 likewise
+    ("雇主老公喝了酒一直推我房门 他在外面骂得很难听 说今晚非要进来", "110"),  # 难听说 is not 听说 (hearsay)
 ])
 async def test_danger_typed_in_pinyin_or_dialect_gets_its_number_first(client, text, number):
     reply = await send_text(client, text, openid="o_typed")
     assert number in reply.split("\n")[0]
     assert conversation(client, "o_typed")["urgent"] == 1
+
+
+@pytest.mark.parametrize("text", ["想死的心都有了 这个月又被扣了八百", "电瓶车电池怎么充才安全 听说会炸",
+                                  "跑了一天腿都要断了 站长还催"])
+async def test_figures_of_speech_and_hearsay_are_not_emergencies(client, text):
+    await send_text(client, text, openid="o_figure")
+    assert conversation(client, "o_figure")["urgent"] == 0
 
 
 @pytest.mark.parametrize("text", ["让管事儿的来", "讲了半天冇用 找个负责的来", "帮我接通客服", "zhuan ren gong"])

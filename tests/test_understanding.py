@@ -210,6 +210,10 @@ GATES = {
     # answer, off-topic 98.2%, follow-ups 83.3%. Since tuned on (pinyin, dialect, new subjects,
     # the answer threshold).
     "test7": {"danger": 0.99, "handoff": 0.99, "first": 0.97, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.88},
+    # Test set 8, measured once at 5d6cb58 (the figures the README quotes): danger 97.8%, handoff
+    # 94.6%, first 95.8%, one wrong answer, off-topic 98.2%, follow-ups 85.4%. Since tuned on
+    # (danger wordings, Shanghainese, figures of speech).
+    "test8": {"danger": 0.99, "handoff": 0.94, "first": 0.95, "wrong": 1, "offtopic": 0.98, "follow_ups": 0.85},
 }
 
 
