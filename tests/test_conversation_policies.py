@@ -120,8 +120,9 @@ def test_deciding_writes_nothing_in_any_policy_and_apply_stores_it(store, engine
     engine.decide = checked
     start, outcomes = time.time(), []
     for n, step in enumerate(SCRIPT):
-        words = step.pop("words", "")
-        reply = engine.handle(store, text(words, at=start + n, kind=step.pop("kind", "text"), **step))
+        fields = dict(step)  # SCRIPT stays as written for the next run
+        words = fields.pop("words", "")
+        reply = engine.handle(store, text(words, at=start + n, kind=fields.pop("kind", "text"), **fields))
         outcomes.append(reply.outcome if reply else None)
     assert {"welcome", "greeting", "answer", "chosen", "interjection", "fallback", "intake", "case_opened",
             "case_status", "handoff", "emergency", "back_to_bot"} <= set(outcomes)
