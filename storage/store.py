@@ -24,6 +24,7 @@ from storage.ops import Ops
 from storage.retention import Retention
 from storage.schema import migrations
 from storage.stations import StationDirectory
+from storage.sql import SQLiteConnection
 from storage.stats import Stats
 from storage.unanswered import Unanswered
 
@@ -72,15 +73,17 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
         # check_same_thread=False because the connection is opened by whoever constructs the
         # Store and then used only from AsyncStore's single worker thread.
         conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self.db = Database(conn)
-        self.db.enable_wal()
+        self.db = SQLiteConnection(conn)
+        conn.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA foreign_keys = ON")
         self.db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; survives a process crash
         self.db.execute("PRAGMA busy_timeout = 5000")
-        migrations.apply(self.db)
+        migrations.apply(Database(conn))
+        self._read_columns()
+
+    def _read_columns(self) -> None:
         # Every rider message reads these rows: their column names once, not from each cursor.
-        self._columns = {table: tuple(r[1] for r in conn.execute(f"PRAGMA table_info({table})"))
-                         for table in ("riders", "conversations")}
+        self._columns = {table: self.db.columns(table) for table in ("riders", "conversations")}
 
     def close(self) -> None:
         self.db.close()
@@ -93,16 +96,17 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
     def claim_delivery(self, key: str, rider_id: str, now: float, replies: list[str] | None = None) -> bool:
         """True for the first delivery of this key, False for a retry. The replies already
         decided can be stored with the claim (one statement instead of two)."""
-        cursor = self.db.conn.execute(
-            "INSERT OR IGNORE INTO deliveries (key, rider_id, received_at, late, replies) VALUES (?, ?, ?, 0, ?)",
+        cursor = self.db.execute(
+            "INSERT INTO deliveries (key, rider_id, received_at, late, replies) VALUES (?, ?, ?, 0, ?)"
+            " ON CONFLICT DO NOTHING",
             [key, rider_id, now, None if replies is None else json.dumps(replies, ensure_ascii=False)])
         return cursor.rowcount == 1
 
     def delivery(self, key: str) -> dict[str, Any] | None:
-        return _first(self.db.conn.execute("SELECT * FROM deliveries WHERE key = ?", [key]))
+        return _first(self.db.execute("SELECT * FROM deliveries WHERE key = ?", [key]))
 
     def finish_delivery(self, key: str, replies: list[str], late: bool) -> None:
-        self.db.conn.execute("UPDATE deliveries SET replies = ?, late = ? WHERE key = ?",
+        self.db.execute("UPDATE deliveries SET replies = ?, late = ? WHERE key = ?",
                              [json.dumps(replies, ensure_ascii=False), int(late), key])
 
     def mark_delivery_late(self, key: str) -> None:
@@ -119,16 +123,16 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
     def touch_rider(self, channel: str, openid: str, now: float, *, from_rider: bool = True) -> dict[str, Any]:
         rider_id = f"{channel}:{openid}"
         if from_rider:  # one statement: insert the rider, or note when they last wrote
-            return _first(self.db.conn.execute(
+            return _first(self.db.execute(
                 "INSERT INTO riders (id, channel, openid, first_seen_at, subscribed, last_message_at)"
                 " VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (id) DO UPDATE SET last_message_at = excluded.last_message_at"
                 " RETURNING *", [rider_id, channel, openid, now, now]), self._columns["riders"])
-        self.db.execute("INSERT OR IGNORE INTO riders (id, channel, openid, first_seen_at, subscribed)"
-                        " VALUES (?, ?, ?, ?, 1)", [rider_id, channel, openid, now])
+        self.db.execute("INSERT INTO riders (id, channel, openid, first_seen_at, subscribed)"
+                        " VALUES (?, ?, ?, ?, 1) ON CONFLICT DO NOTHING", [rider_id, channel, openid, now])
         return self.rider(rider_id)
 
     def rider(self, rider_id: str) -> dict[str, Any] | None:
-        return _first(self.db.conn.execute("SELECT * FROM riders WHERE id = ?", [rider_id]), self._columns["riders"])
+        return _first(self.db.execute("SELECT * FROM riders WHERE id = ?", [rider_id]), self._columns["riders"])
 
     def set_subscribed(self, rider_id: str, subscribed: bool, now: float) -> None:
         self.db["riders"].update(rider_id, {"subscribed": int(subscribed),
@@ -141,13 +145,13 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
 
     def current_conversation(self, rider_id: str) -> dict[str, Any] | None:
         """The rider's open conversation, if any."""
-        return _first(self.db.conn.execute(_CURRENT_CONVERSATION, [rider_id, *OPEN_STATES]),
+        return _first(self.db.execute(_CURRENT_CONVERSATION, [rider_id, *OPEN_STATES]),
                       self._columns["conversations"])
 
     def new_conversation(self, rider_id: str, now: float) -> dict[str, Any]:
         fresh = fresh_conversation(rider_id, now)
         del fresh["id"]
-        return _first(self.db.conn.execute(
+        return _first(self.db.execute(
             f"INSERT INTO conversations ({', '.join(fresh)}) VALUES ({', '.join('?' * len(fresh))}) RETURNING *",
             list(fresh.values())), self._columns["conversations"])
 
@@ -163,7 +167,7 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
         if "pending" in fields and fields["pending"] is not None and not isinstance(fields["pending"], str):
             fields["pending"] = json.dumps(fields["pending"], ensure_ascii=False)
         fields = {**fields, "updated_at": now}
-        assignments = ", ".join(f"[{name}] = ?" for name in _columns(fields))
+        assignments = ", ".join(f'"{name}" = ?' for name in _columns(fields))
         self.db.execute(f"UPDATE conversations SET {assignments} WHERE id = ?", [*fields.values(), conversation_id])
         if fields.get("state") == "closed":  # e.g. the rider's 结束人工 while a person held it
             self.end_claim(conversation_id, now, "closed")
@@ -180,9 +184,9 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
         names = tuple(_columns(row))
         sql = _INSERT_MESSAGE.get(names)
         if sql is None:  # a few shapes only (rider's, bot's, caseworker's): built once each
-            sql = _INSERT_MESSAGE[names] = (f"INSERT INTO messages ({', '.join(f'[{n}]' for n in names)})"
-                                            f" VALUES ({', '.join('?' * len(names))})")
-        return self.db.conn.execute(sql, list(row.values())).lastrowid
+            sql = _INSERT_MESSAGE[names] = (f"INSERT INTO messages ({', '.join(f'{chr(34)}{n}{chr(34)}' for n in names)})"
+                                            f" VALUES ({', '.join('?' * len(names))}) RETURNING id")
+        return self.db.execute(sql, list(row.values())).fetchone()[0]
 
     def messages(self, conversation_id: int) -> list[dict[str, Any]]:
         return list(self.db["messages"].rows_where("conversation_id = ?", [conversation_id], order_by="id"))
