@@ -40,7 +40,7 @@ from bot.settings import Settings
 from bot.stations_desk import StationDesk
 from bot.wechat_api import WeChatAPI
 from knowledge import KnowledgeBase, KnowledgeError, load_knowledge
-from storage import AsyncStore, Store
+from storage import AsyncStore, Store, open_store
 
 log = logging.getLogger("gigdesk")
 HERE = Path(__file__).resolve().parent
@@ -119,7 +119,7 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
     # Demo mode's example stations are marked and only ever shown in demo mode.
     engine.stations = StationDesk(settings.knowledge_dir, settings.timezone, template_context(settings),
                                   include_samples=settings.demo)
-    store = AsyncStore(Store(settings.db_path))
+    store = AsyncStore(open_store(settings.database_url, settings.db_path))
     hub = Hub()
     template = TemplateNotice.from_settings(settings.wechat_template_id, settings.wechat_template_fields,
                                             settings.public_url)

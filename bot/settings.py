@@ -35,7 +35,10 @@ class Settings:
                                    "plaintext mode.", "WECHAT_AES_KEY", secret=True)
     wechat_api_base: str = _setting("https://api.weixin.qq.com", "Base URL of WeChat's API (tests point it at "
                                     "a fake).", "WECHAT_API_BASE")
-    data_dir: str = _setting("data", "Folder holding the SQLite database.")
+    data_dir: str = _setting("data", "Folder holding the SQLite database (and evidence files).")
+    database_url: str = _setting("", "PostgreSQL to keep the data in instead of SQLite, e.g. "
+                                 "postgresql://gigdesk@/gigdesk?host=/run/postgresql (needs gigdesk[postgresql]); "
+                                 "empty: SQLite in data_dir.", "GIGDESK_DATABASE_URL", secret=True)
     knowledge_dir: str = _setting(str(KNOWLEDGE_DIR), "Folder holding the FAQ files (lexicon.yaml, "
                                   "messages.yaml, faq/).")
     host: str = _setting("127.0.0.1", "Address to listen on.")

@@ -85,6 +85,15 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
         # Every rider message reads these rows: their column names once, not from each cursor.
         self._columns = {table: self.db.columns(table) for table in ("riders", "conversations")}
 
+    def reopen(self) -> Store:
+        """Another connection to the same database (another process, in tests)."""
+        return Store(self.path)
+
+    def stats_reader(self):
+        """A read-only connection of its own for the dashboard (storage.stats.StatsReader)."""
+        from storage.stats import StatsReader
+        return StatsReader(self.path)
+
     def close(self) -> None:
         self.db.close()
 
