@@ -74,7 +74,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from bot.brain import build_brain
     from bot.delivery import handle_delivery
     from bot.conversation import Engine, Inbound
-    from storage import Store
+    from storage import open_store
 
     settings = _settings(args)
     engine = Engine(build_brain(load_or_fail(settings.knowledge_dir)), template_context(settings))
@@ -82,7 +82,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     # queue of a running server as an urgent web-chat rider.
     scratch = None if args.keep else tempfile.TemporaryDirectory(prefix="gigdesk-chat-")
     db_path = settings.db_path if args.keep else Path(scratch.name) / "gigdesk.db"
-    store = Store(db_path)
+    # --keep writes where the server does (PostgreSQL when database_url is set); else a scratch file.
+    store = open_store(settings.database_url if args.keep else "", db_path)
     visitor = f"terminal-{uuid.uuid4().hex[:12]}"
     where = f"写入 {db_path}，工作人员会在队列里看到（标为终端测试）" if args.keep else "用的是临时数据库，退出后删除"
     print(f"和机器人对话（输入 q 退出）。{where}。", flush=True)
@@ -142,10 +143,11 @@ class UserError(Exception):
 
 def cmd_user(args: argparse.Namespace) -> int:
     from bot.console.auth import PasswordError, account_name_problem, hash_password
-    from storage import Store
+    from storage import open_store
     from storage.accounts import ROLES
 
-    store = Store(_settings(args).db_path)
+    settings = _settings(args)
+    store = open_store(settings.database_url, settings.db_path)
     now = time.time()
     try:
         if args.user_command == "list":
@@ -205,11 +207,11 @@ def _rider_ids(openid: str) -> list[str]:
 def _existing_store(settings: Settings):
     """The database, which must already exist: forgetting in a new, empty one would only hide a
     wrong --data-dir."""
-    from storage import Store
+    from storage import open_store
 
-    if not settings.db_path.is_file():
+    if not settings.database_url and not settings.db_path.is_file():
         raise PrivacyError(f"no database at {settings.db_path} (wrong --data-dir?)")
-    return Store(settings.db_path)
+    return open_store(settings.database_url, settings.db_path)
 
 
 def _delete_evidence(data_dir: str, files: list[str]) -> tuple[int, list[str]]:
@@ -336,6 +338,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from storage.ops import BackupError, backup_database
 
     settings = _settings(args)
+    if settings.database_url:  # not yet: PostgreSQL's own pg_dump is the tool for now
+        print("gigdesk: backup copies the SQLite database; with database_url set, use pg_dump", file=sys.stderr)
+        return 2
     target = Path(args.file)
     if target.is_dir():  # a folder: a dated name, so a daily timer keeps a series
         target = target / time.strftime("gigdesk-%Y%m%d-%H%M%S.db")
@@ -352,7 +357,7 @@ def cmd_stations_import(args: argparse.Namespace) -> int:
     """All rows or none: a file with errors is refused, every problem listed (or, with
     --good-rows-only, the good rows are imported and the bad ones listed)."""
     from stations.csvfile import parse_csv
-    from storage import Store
+    from storage import open_store
 
     settings = _settings(args)
     try:
@@ -370,7 +375,7 @@ def cmd_stations_import(args: argparse.Namespace) -> int:
               + ("" if args.good_rows_only else "; fix them, or import the good rows with --good-rows-only"),
               file=sys.stderr)
         return 1
-    store = Store(settings.db_path)
+    store = open_store(settings.database_url, settings.db_path)
     try:
         diff = store.import_stations([r.fields() for r in parsed.rows], "cli", time.time(), replace=args.replace)
     finally:
@@ -383,10 +388,10 @@ def cmd_stations_import(args: argparse.Namespace) -> int:
 
 def cmd_stations_export(args: argparse.Namespace) -> int:
     from stations.csvfile import write_csv
-    from storage import Store
+    from storage import open_store
 
     settings = _settings(args)
-    store = Store(settings.db_path)
+    store = open_store(settings.database_url, settings.db_path)
     try:
         text = write_csv(store.all_stations(), chinese=args.chinese)
     finally:
