@@ -1,11 +1,10 @@
 """A delivery is decided before its write transaction and stored in one short transaction that
 checks what the decision read (bot/delivery.py): through the real webhook, on a real SQLite
-file, with a second connection standing in for another process."""
+file and on PostgreSQL, with a second connection standing in for another process."""
 from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import threading
 import time
 
@@ -13,9 +12,10 @@ import pytest
 import xmltodict
 
 from bot.app import DELIVERIES, ENGINE, STORE
-from storage import Store
 from storage.store import fresh_conversation
 from tests.conftest import reply_content, send_text, signed_query, wechat_xml
+
+pytestmark = pytest.mark.both_backends
 
 
 async def post(client, xml: str):
@@ -65,7 +65,7 @@ async def test_a_conversation_changed_while_deciding_is_decided_again_on_what_is
     def decide_while_taken(turn):
         calls.append(turn.state)
         if len(calls) == 1:
-            other = Store(store.path)  # another process
+            other = store.reopen()  # another process
             assert other.claim(conversation["id"], "anna", time.time())
             other.close()
         return real_decide(turn)
@@ -96,13 +96,13 @@ async def test_a_first_message_is_decided_before_the_rider_or_conversation_exist
     assert [r["conversation_id"] for r in store.rider_messages("wechat:o_brand_new")] == [conversation["id"]] * 2
 
 
-def test_a_new_conversation_is_stored_as_it_was_decided_on(tmp_path):
+def test_a_new_conversation_is_stored_as_it_was_decided_on(make_store):
     """fresh_conversation is what a rider's first message is decided on; it must name every
     column and match what new_conversation writes (a migration adding a column fails here)."""
-    store = Store(tmp_path / "gigdesk.db")
+    store = make_store()
     store.touch_rider("wechat", "o_fresh", 1700000000.5)
     written = store.new_conversation("wechat:o_fresh", 1700000000.5)
-    columns = [r[1] for r in store.db.execute("PRAGMA table_info(conversations)").fetchall()]
+    columns = list(store.db.columns("conversations"))
     assert list(fresh_conversation("wechat:o_fresh", 1700000000.5)) == columns
     assert {**fresh_conversation("wechat:o_fresh", 1700000000.5), "id": written["id"]} == written
     store.close()
@@ -132,11 +132,11 @@ async def test_group_commit_answers_each_only_once_its_batch_is_committed(client
     batches = deliveries.batches
     requests = await queue_behind_a_busy_database(client, xmls)
     # Another connection sees only what is committed: each answer, as it arrives, must be there.
-    other = sqlite3.connect(store.path)
+    other = store.reopen()
     for request in asyncio.as_completed(requests):
         body = await (await request).text()
         answer, openid = reply_content(body), xmltodict.parse(body)["xml"]["ToUserName"]
-        [(replies,)] = other.execute("SELECT replies FROM deliveries WHERE rider_id = ?", [f"wechat:{openid}"])
+        [(replies,)] = other.db.execute("SELECT replies FROM deliveries WHERE rider_id = ?", [f"wechat:{openid}"])
         assert "押金" in answer and json.loads(replies) == [answer]
     other.close()
     assert deliveries.batches == batches + 1  # one transaction for the six
@@ -202,7 +202,7 @@ async def test_a_new_rider_written_by_another_process_meanwhile_is_decided_again
     def decide_while_stored(turn):
         calls.append(turn.conversation["id"])
         if len(calls) == 1:
-            other = Store(store.path)
+            other = store.reopen()
             other.touch_rider("wechat", "o_raced", time.time())
             other.mark_privacy_noticed("wechat:o_raced", time.time())
             other.close()
