@@ -21,8 +21,10 @@ def connect(url: str, *, read_only: bool = False) -> Any:
     as on SQLite (isolation_level=None); transaction() opens a real transaction."""
     import psycopg  # only needed with a database_url: `pip install gigdesk[postgresql]`
 
-    options = "-c default_transaction_read_only=on" if read_only else None
-    return psycopg.connect(url, autocommit=True, **({"options": options} if options else {}))
+    conn = psycopg.connect(url, autocommit=True)
+    if read_only:  # set after connecting: an options= here would replace the URL's own (search_path)
+        conn.execute("SET default_transaction_read_only = on")
+    return conn
 
 
 class PostgresStore(Store):
