@@ -3,6 +3,7 @@ the status query and rider isolation; and in the console: list, filters, export,
 changes with a notice delivered to a fake WeChat API."""
 from __future__ import annotations
 
+import pytest
 import csv
 import io
 import json
@@ -13,6 +14,7 @@ from bot.app import EVIDENCE, STORE
 from tests.conftest import send_text, signed_query, wechat_xml
 
 NUMBER = re.compile(r"GH-\d{4}-\d{4}")
+pytestmark = pytest.mark.both_backends
 
 
 async def send_image(client, openid: str) -> str:

@@ -2,10 +2,13 @@
 permanent failures with their reason, and resuming after a restart."""
 from __future__ import annotations
 
+import pytest
 import asyncio
 
 from bot.app import OUTBOX, STORE, create_app
 from tests.conftest import on_db, send_text
+
+pytestmark = pytest.mark.both_backends
 
 
 async def wait_state(app, item_id, state, timeout=10.0):
