@@ -3,12 +3,13 @@ the status query and rider isolation; and in the console: list, filters, export,
 changes with a notice delivered to a fake WeChat API."""
 from __future__ import annotations
 
-import pytest
 import csv
 import io
 import json
 import random
 import re
+
+import pytest
 
 from bot.app import EVIDENCE, STORE
 from tests.conftest import send_text, signed_query, wechat_xml

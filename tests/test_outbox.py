@@ -2,8 +2,9 @@
 permanent failures with their reason, and resuming after a restart."""
 from __future__ import annotations
 
-import pytest
 import asyncio
+
+import pytest
 
 from bot.app import OUTBOX, STORE, create_app
 from tests.conftest import on_db, send_text
