@@ -31,6 +31,9 @@ from storage.unanswered import Unanswered
 T = TypeVar("T")
 S = TypeVar("S")  # a store object with a close() method
 OPEN_STATES = ("bot", "waiting", "assigned")
+# How long an outbox item being sent is kept from other senders (claim_due_outbox): longer than
+# one WeChat API call with its timeout, short enough that a crash mid-send delays it little.
+OUTBOX_LEASE_SECONDS = 120.0
 
 
 # The methods every rider message goes through use plain SQL rather than sqlite-utils' Table
@@ -224,6 +227,21 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
     def due_outbox(self, now: float, limit: int = 20) -> list[dict[str, Any]]:
         return list(self.db["outbox"].rows_where("state = 'queued' AND next_attempt_at <= ?", [now],
                                                  order_by="next_attempt_at, id", limit=limit))
+
+    def claim_due_outbox(self, now: float, lease_seconds: float = OUTBOX_LEASE_SECONDS) -> dict[str, Any] | None:
+        """The next due queued item, taken for `lease_seconds`: its next_attempt_at moves past the
+        lease, so another process's outbox (or this one's next pass) does not send it meanwhile;
+        if this process dies mid-send, it is due again after the lease. On PostgreSQL the row is
+        locked with SKIP LOCKED, so two instances claiming at once take different items. The row
+        is returned as it was before the lease (its own next_attempt_at)."""
+        skip_locked = " FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
+        with self.transaction():
+            row = _first(self.db.execute(
+                "SELECT * FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?"
+                " ORDER BY next_attempt_at, id LIMIT 1" + skip_locked, [now]))
+            if row is not None:
+                self.db.execute("UPDATE outbox SET next_attempt_at = ? WHERE id = ?", [now + lease_seconds, row["id"]])
+        return row
 
     def next_outbox_time(self) -> float | None:
         rows = list(self.db.query("SELECT MIN(next_attempt_at) AS t FROM outbox WHERE state = 'queued'"))
