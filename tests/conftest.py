@@ -111,10 +111,15 @@ POSTGRES_URL = os.environ.get("GIGDESK_TEST_DATABASE_URL", "")
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "both_backends: run the module's storage tests on SQLite and PostgreSQL")
+    config.addinivalue_line("markers", "postgresql_only: what only PostgreSQL does (row locks), on it alone")
 
 
 def pytest_generate_tests(metafunc):
-    if "backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_backends"):
+    if "backend" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("postgresql_only"):
+        metafunc.parametrize("backend", ["postgresql"], indirect=True)
+    elif metafunc.definition.get_closest_marker("both_backends"):
         metafunc.parametrize("backend", BACKENDS, indirect=True)
 
 

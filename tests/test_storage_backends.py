@@ -1,0 +1,142 @@
+"""What both storage backends must share beyond the methods the other tests use: the same
+schema from the one description, migrations recorded once, placeholders translated for
+psycopg, a read-only dashboard reader, and the guarantees several processes sharing one
+database rely on (a delivery claimed once, an outbox item taken by one sender), each shown
+with two real connections."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from storage.pg_schema import postgres_migrations
+from storage.schema import migrations
+from storage.sql import to_psycopg
+
+pytestmark = pytest.mark.both_backends
+
+TABLES = ("riders", "conversations", "messages", "deliveries", "unanswered", "outbox", "users", "sessions",
+          "audit", "notes", "cases", "case_events", "case_evidence", "faq_changes", "claims", "stations",
+          "station_changes", "station_boxes")
+
+
+def test_placeholders_become_psycopgs_outside_quotes():
+    assert to_psycopg("SELECT * FROM t WHERE a = ? AND b LIKE '%x?' AND c = :rider AND d::int = 1") == (
+        "SELECT * FROM t WHERE a = %s AND b LIKE '%%x?' AND c = %(rider)s AND d::int = 1")
+    assert to_psycopg("SELECT 'it''s ?', \"odd?name\", 5 % 2") == "SELECT 'it''s ?', \"odd?name\", 5 %% 2"
+
+
+def test_every_sqlite_migration_has_its_postgresql_counterpart():
+    assert [name for name, _ in postgres_migrations()] == [m.name for m in migrations._migrations]
+
+
+def test_both_backends_have_the_same_tables_and_columns_in_the_same_order(make_store, tmp_path):
+    from storage import Store
+    sqlite = Store(tmp_path / "reference.db")
+    store = make_store()
+    try:
+        for table in TABLES:
+            assert store.db.columns(table) == sqlite.db.columns(table), table
+    finally:
+        sqlite.close()
+
+
+def test_migrations_are_applied_once_and_a_reopened_store_applies_none(make_store):
+    store = make_store()
+    store.add_user("li", "admin", "hash", 1.0)
+    again = store.reopen()
+    assert again.user_by_name("li")["role"] == "admin"  # nothing recreated
+    if store.db.dialect == "postgresql":
+        names = [r["name"] for r in store.db.query("SELECT name FROM gigdesk_migrations ORDER BY name")]
+    else:
+        names = [r["name"] for r in store.db.query("SELECT name FROM _sqlite_migrations ORDER BY name")]
+    assert names == sorted(m.name for m in migrations._migrations)
+    again.close()
+
+
+def test_the_dashboard_reader_cannot_write(make_store):
+    store = make_store()
+    reader = store.stats_reader()
+    try:
+        with pytest.raises(Exception) as raised:
+            reader.db.execute("INSERT INTO audit (at, actor, action, target) VALUES (0, 'x', 'y', 'z')")
+        assert "read" in str(raised.value).lower()  # "read-only transaction" / "attempt to write a readonly database"
+        assert store.audit_log() == []
+    finally:
+        reader.close()
+
+
+def test_an_identity_survives_a_row_and_ids_grow(make_store):
+    store = make_store()
+    first = store.add_user("a", "caseworker", "h", 1.0)
+    second = store.add_user("b", "caseworker", "h", 1.0)
+    assert second > first
+    assert store.db["users"].count == 2
+
+
+def test_a_transaction_that_fails_leaves_nothing_and_nests(make_store):
+    store = make_store()
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.add_user("a", "caseworker", "h", 1.0)
+            raise RuntimeError("rolled back")
+    assert store.user_by_name("a") is None
+    with store.transaction():
+        store.add_user("b", "caseworker", "h", 1.0)
+        with pytest.raises(RuntimeError):
+            with store.transaction():  # a savepoint: only its own writes go
+                store.add_user("c", "caseworker", "h", 1.0)
+                raise RuntimeError("inner")
+    assert [u["name"] for u in store.users()] == ["b"]
+
+
+def test_a_delivery_retried_through_another_connection_waits_for_the_first_and_gets_its_reply(make_store):
+    """WeChat's retry reaching another instance while the first is still in its transaction:
+    the retry's claim waits for the first's commit, loses, and reads the first's reply."""
+    first, second = make_store(), make_store()
+    first.touch_rider("wechat", "o_r", 1.0)
+    claimed, results = threading.Event(), {}
+
+    def retry() -> None:
+        claimed.wait(10)
+        results["claimed"] = second.claim_delivery("m:o_r:1", "wechat:o_r", 2.0, ["second's reply"])
+        results["row"] = second.delivery("m:o_r:1")
+
+    thread = threading.Thread(target=retry)
+    thread.start()
+    with first.transaction():
+        assert first.claim_delivery("m:o_r:1", "wechat:o_r", 1.0, ["first's reply"])
+        claimed.set()
+        time.sleep(0.3)  # the retry is blocked on the key meanwhile
+        assert "claimed" not in results
+    thread.join(10)
+    assert results["claimed"] is False
+    assert results["row"]["replies"] == '["first\'s reply"]'
+
+
+def test_an_outbox_item_is_taken_by_one_sender_and_due_again_after_its_lease(make_store):
+    first, second = make_store(), make_store()
+    first.touch_rider("wechat", "o_q", 1.0)
+    a = first.enqueue_outbox("wechat:o_q", "o_q", "one", None, 10.0)
+    b = first.enqueue_outbox("wechat:o_q", "o_q", "two", None, 10.0)
+    taken = first.claim_due_outbox(20.0, lease_seconds=60)
+    assert taken["id"] == a and taken["next_attempt_at"] == 10.0  # as it was before the lease
+    assert second.claim_due_outbox(20.0)["id"] == b  # the other sender gets the next one
+    assert second.claim_due_outbox(20.0) is None
+    assert second.claim_due_outbox(81.0)["id"] == a  # the first sender died: due after its lease
+
+
+@pytest.mark.postgresql_only
+def test_concurrent_senders_skip_a_row_another_holds(make_store):
+    """PostgreSQL's SKIP LOCKED: a sender inside its claim does not block the other. (SQLite
+    has one writer at a time, so there the second waits instead; the test above holds there.)"""
+    first, second = make_store(), make_store()
+    first.touch_rider("wechat", "o_s", 1.0)
+    a = first.enqueue_outbox("wechat:o_s", "o_s", "one", None, 10.0)
+    b = first.enqueue_outbox("wechat:o_s", "o_s", "two", None, 10.0)
+    with first.transaction():
+        first.db.execute("SELECT id FROM outbox WHERE id = ? FOR UPDATE", [a])  # as mid-claim
+        started = time.monotonic()
+        assert second.claim_due_outbox(20.0)["id"] == b
+        assert time.monotonic() - started < 2
