@@ -17,6 +17,16 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+def _database_errors() -> tuple[type[Exception], ...]:
+    try:
+        import psycopg
+    except ImportError:  # SQLite only: the postgresql extra is not installed
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg.Error)
+
+
+# What either backend raises when the database refuses or fails (for `except DatabaseErrors:`).
+DatabaseErrors = _database_errors()
 # Primary keys that are not "id" (tables made in storage/schema.py).
 PRIMARY_KEYS = {"deliveries": "key", "sessions": "token_hash"}
 
