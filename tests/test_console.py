@@ -6,9 +6,12 @@ import asyncio
 import time
 
 import aiohttp
+import pytest
 
 from bot.app import ESCALATOR, OUTBOX, STORE, create_app
 from tests.conftest import Console, add_user, on_db, send_text
+
+pytestmark = pytest.mark.both_backends
 
 
 async def waiting_id(console: Console, rider_text: str) -> int:

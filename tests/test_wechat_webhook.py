@@ -11,6 +11,8 @@ from wechatpy.crypto import WeChatCrypto
 from bot.app import ENGINE, STORE, create_app
 from tests.conftest import AES_KEY, APPID, TOKEN, reply_content, send_text, sign, signed_query, wechat_xml
 
+pytestmark = pytest.mark.both_backends
+
 
 async def post(client, xml: str | bytes, **query):
     body = xml.encode() if isinstance(xml, str) else xml
@@ -200,11 +202,9 @@ async def test_a_late_answer_pending_at_shutdown_is_queued_before_the_database_c
     client = await aiohttp_client(app)
     xml = wechat_xml("text", openid="o_stopping", content="押金不给退怎么办", msgid="4242")
     assert await (await post(client, xml)).text() == "success"  # WeChat was told "later"
-    path = store.path
     await client.close()  # shutdown: cleanup runs now, while the answer is still being worked out
 
-    from storage import Store
-    reopened = Store(path)
+    reopened = store.reopen()
     queued = list(reopened.db.query("SELECT text FROM outbox WHERE openid = 'o_stopping'"))
     reopened.close()
     assert len(queued) == 1 and "押金" in queued[0]["text"]
