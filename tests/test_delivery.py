@@ -225,3 +225,33 @@ async def test_a_failing_hook_after_the_commit_costs_the_rider_nothing(client, c
     resp = await post(client, wechat_xml("text", openid="o_observed", content="押金不给退怎么办", msgid="895001"))
     assert "押金" in reply_content(await resp.text())
     assert any("observe failed" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_retry_landing_on_another_instance_gets_the_same_reply_once(aiohttp_client, settings):
+    """Two gigdesk instances behind one nginx, sharing the database (the same SQLite file, or
+    one PostgreSQL): WeChat's retry of a message reaches the second while the first is still
+    deciding it. Whichever claims the delivery key first stores the message and its reply (here
+    the second, the first being held); the other answers with what was stored. (The claim
+    waiting for another's uncommitted one: tests/test_storage_backends.py.)"""
+    from bot.app import create_app
+    first, second = await aiohttp_client(create_app(settings)), await aiohttp_client(create_app(settings))
+    engine = first.app[ENGINE]
+    real_decide, entered, release = engine.decide, threading.Event(), threading.Event()
+
+    def held_decide(turn):
+        entered.set()
+        release.wait(30)
+        return real_decide(turn)
+
+    engine.decide = held_decide
+    xml = wechat_xml("text", openid="o_two_instances", content="押金不给退怎么办", msgid="778001")
+    original = asyncio.ensure_future(post(first, xml))
+    await until(entered.is_set)
+    retry = asyncio.ensure_future(post(second, xml))
+    await asyncio.sleep(0.2)  # the retry is in the second instance meanwhile
+    release.set()
+    answers = [reply_content(await (await r).text()) for r in (original, retry)]
+    assert "押金" in answers[0] and answers[1] == answers[0]
+    store = second.app[STORE].store
+    assert len(in_messages(store, "wechat:o_two_instances")) == 1
+    assert store.db.execute("SELECT COUNT(*) FROM deliveries WHERE key LIKE '%778001'").fetchone()[0] == 1
