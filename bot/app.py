@@ -51,6 +51,7 @@ ENGINE = web.AppKey("engine", Engine)
 OUTBOX = web.AppKey("outbox", Outbox)
 WATCHER = web.AppKey("watcher", KnowledgeWatcher)
 HUB = web.AppKey("hub", Hub)
+CHANGE_FEED = web.AppKey("change_feed", object)  # storage.postgres.ChangeFeed, with database_url only
 AUTH = web.AppKey("auth", Auth)
 ESCALATOR = web.AppKey("escalator", Escalator)
 EVIDENCE = web.AppKey("evidence", EvidenceFetcher)
@@ -174,6 +175,11 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
 
     app.on_shutdown.append(begin_stopping)
 
+    feed = None
+    if settings.database_url:
+        from storage.postgres import ChangeFeed
+        feed = app[CHANGE_FEED] = ChangeFeed(settings.database_url)
+
     async def resources(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession()
         if settings.can_send_customer_messages:
@@ -182,6 +188,9 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
         escalator.session = session
         background = [asyncio.create_task(watcher.run()), asyncio.create_task(outbox.run()),
                       asyncio.create_task(escalator.run()), asyncio.create_task(evidence.run())]
+        if feed is not None:  # other processes may share the database: their changes too
+            hub.on_local_change = feed.announce_soon
+            background.append(asyncio.create_task(feed.run(hub.changed_elsewhere)))
         yield
         await webhook.drain()  # answers that missed WeChat's deadline are queued before the database closes
         for task in background:
@@ -190,6 +199,9 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await session.close()
+        if feed is not None:
+            hub.on_local_change = None
+            await feed.close()
         await store.close()
         auth.checks.close()
 
