@@ -32,7 +32,7 @@ class PostgresStore(Store):
         self.url, self.path = url, None
         conn = connect(url)
         pg_schema.apply(conn)
-        self.db = PostgresConnection(conn)
+        self.db = PostgresConnection(conn, reconnect=lambda: connect(url))
         self._read_columns()
 
     def reopen(self) -> PostgresStore:
@@ -47,7 +47,7 @@ class PostgresStatsReader(StatsReader):
     """The dashboard's own read-only connection, as StatsReader is for SQLite."""
 
     def __init__(self, url: str):
-        self.db = PostgresConnection(connect(url, read_only=True))
+        self.db = PostgresConnection(connect(url, read_only=True), reconnect=lambda: connect(url, read_only=True))
 
 
 class ChangeFeed:

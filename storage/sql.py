@@ -194,11 +194,18 @@ def _int_for_bool(value: Any) -> Any:
 class PostgresConnection(Connection):
     dialect = "postgresql"
 
-    def __init__(self, conn):
+    def __init__(self, conn, reconnect=None):
         self.conn = conn  # psycopg.Connection in autocommit mode: transactions only in atomic()
         self._translated: dict[str, str] = {}
+        # A server restart or a dropped link breaks the connection for good: the statement that
+        # finds out fails (its caller sees the error, as with any database error), and the next
+        # one outside a transaction gets a new connection.
+        self._reconnect = reconnect
+        self._depth = 0  # atomic() blocks open: never a new connection inside one
 
     def execute(self, sql, params=()):
+        if self.conn.broken and self._reconnect is not None and self._depth == 0:
+            self.conn = self._reconnect()
         query = self._translated.get(sql)
         if query is None:
             query = self._translated[sql] = to_psycopg(sql)
@@ -208,8 +215,16 @@ class PostgresConnection(Connection):
             params = [_int_for_bool(v) for v in params]
         return self.conn.execute(query, params)  # never None: the % doubled above are read back
 
+    @contextlib.contextmanager
     def atomic(self):
-        return self.conn.transaction()  # nested: a savepoint
+        if self.conn.broken and self._reconnect is not None and self._depth == 0:
+            self.conn = self._reconnect()
+        self._depth += 1
+        try:
+            with self.conn.transaction():  # nested: a savepoint
+                yield
+        finally:
+            self._depth -= 1
 
     def id_list(self, ids):
         return "SELECT unnest(?::bigint[])", [int(i) for i in ids]

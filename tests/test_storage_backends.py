@@ -140,3 +140,21 @@ def test_concurrent_senders_skip_a_row_another_holds(make_store):
         started = time.monotonic()
         assert second.claim_due_outbox(20.0)["id"] == b
         assert time.monotonic() - started < 2
+
+
+@pytest.mark.postgresql_only
+def test_a_store_whose_connection_was_cut_fails_once_then_reconnects(make_store, postgres_admin):
+    """A server restart or a dropped link: the call that meets it fails (a rider's message gets
+    no answer and WeChat retries), the next one works on a new connection."""
+    import psycopg
+    store = make_store()
+    store.add_user("a", "caseworker", "h", 1.0)
+    pid = store.db.conn.info.backend_pid
+    postgres_admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    with pytest.raises(psycopg.OperationalError):
+        store.user_by_name("a")
+    assert store.user_by_name("a")["name"] == "a"
+    assert store.db.conn.info.backend_pid != pid
+    with store.transaction():  # and transactions work on the new connection
+        store.add_user("b", "caseworker", "h", 1.0)
+    assert [u["name"] for u in store.users()] == ["a", "b"]
