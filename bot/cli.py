@@ -417,6 +417,25 @@ def _add_station_commands(sub: argparse._SubParsersAction, common: argparse.Argu
     exp.set_defaults(func=cmd_stations_export)
 
 
+def cmd_migrate_db(args: argparse.Namespace) -> int:
+    """Copy the SQLite database of --data-dir into the empty PostgreSQL of database_url."""
+    from storage.migrate import MigrateError, copy_sqlite_to_postgres
+
+    settings = _settings(args)
+    url = args.to or settings.database_url
+    if not url:
+        print("gigdesk: migrate-db needs the PostgreSQL database: --to URL or GIGDESK_DATABASE_URL", file=sys.stderr)
+        return 2
+    try:
+        counts = copy_sqlite_to_postgres(settings.db_path, url)
+    except MigrateError as exc:
+        print(f"gigdesk: migrate-db: {exc}", file=sys.stderr)
+        return 1
+    print(f"copied {settings.db_path} into PostgreSQL, every count checked: "
+          + " ".join(f"{table}={n}" for table, n in counts.items()))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", help="settings file (default: ./gigdesk.toml if present)")
@@ -470,6 +489,10 @@ def parser() -> argparse.ArgumentParser:
                             help="copy the database while the server runs (file, or folder for a dated name)")
     backup.add_argument("file", metavar="FILE")
     backup.set_defaults(func=cmd_backup)
+    migrate = sub.add_parser("migrate-db", parents=[common],
+                             help="copy the SQLite database into an empty PostgreSQL one and check the counts")
+    migrate.add_argument("--to", metavar="URL", help="the PostgreSQL database (default: the database_url setting)")
+    migrate.set_defaults(func=cmd_migrate_db)
     return p
 
 

@@ -158,3 +158,37 @@ def test_a_store_whose_connection_was_cut_fails_once_then_reconnects(make_store,
     with store.transaction():  # and transactions work on the new connection
         store.add_user("b", "caseworker", "h", 1.0)
     assert [u["name"] for u in store.users()] == ["a", "b"]
+
+
+@pytest.mark.postgresql_only
+def test_migrate_db_copies_an_sqlite_deployment_and_its_ids_keep_growing(make_store, database_url, tmp_path, capsys):
+    from bot.cli import main
+    from storage import Store
+    from storage.pg_schema import _shape
+    from tests.test_retention import add_rider
+
+    data = tmp_path / "data"
+    sqlite = Store(data / "gigdesk.db")
+    add_rider(sqlite, "oAAAAAAAAAAAAAAAAAAAAAAAAAAA", "GH-2611-0001", ["case-1/a.jpg", None])
+    add_rider(sqlite, "oBBBBBBBBBBBBBBBBBBBBBBBBBBB", "GH-2611-0002", ["case-2/b.jpg"], channel="web")
+    sqlite.add_user("li", "admin", "hash", 1.0)
+    sqlite.save_station({"name": "站", "address": "路1号", "lat": 31.2, "lng": 121.4, "hours": "24小时",
+                         "services": "饮水", "phone": "", "city": "上海", "district": "黄浦区", "updated": "2026-11-01",
+                         "open_to_all": 1, "enabled": 1}, "li", 2.0)
+    tables = [t for t in _shape(sqlite.db.conn)[0] if t != "station_boxes"]
+    before = {t: list(sqlite.db[t].rows_where(order_by=sqlite.db[t].pk)) for t in tables}
+    sqlite.close()
+
+    assert main(["migrate-db", "--data-dir", str(data), "--to", database_url]) == 0
+    out = capsys.readouterr().out
+    assert "every count checked" in out and "messages=8" in out
+
+    pg = make_store()
+    assert {t: list(pg.db[t].rows_where(order_by=pg.db[t].pk)) for t in tables} == before
+    assert [s["name"] for s in pg.stations_near(31.2, 121.4, 1000)] == ["站"]  # boxes rebuilt
+    new_id = pg.add_user("wang", "caseworker", "hash", 3.0)
+    assert new_id > max(u["id"] for u in before["users"])  # identities moved past the copied ids
+
+    # a second run finds the target in use and writes nothing
+    assert main(["migrate-db", "--data-dir", str(data), "--to", database_url]) == 1
+    assert "not empty" in capsys.readouterr().err
