@@ -40,7 +40,7 @@ from bot.settings import Settings
 from bot.stations_desk import StationDesk
 from bot.wechat_api import WeChatAPI
 from knowledge import KnowledgeBase, KnowledgeError, load_knowledge
-from storage import AsyncStore, Store, open_store
+from storage import AsyncStore, open_store
 
 log = logging.getLogger("gigdesk")
 HERE = Path(__file__).resolve().parent

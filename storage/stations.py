@@ -63,10 +63,11 @@ class StationDirectory:
         """Stations whose name, address, city or district contains every word (the console's
         search, and a rider's 我在朝阳区望京)."""
         where, args = [], []
+        like = "LIKE" if self.db.dialect == "sqlite" else "ILIKE"  # SQLite's LIKE ignores ASCII case
         for word in words.split():
             pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            where.append("(name LIKE ? ESCAPE '\\' OR address LIKE ? ESCAPE '\\' OR city LIKE ? ESCAPE '\\'"
-                         " OR district LIKE ? ESCAPE '\\')")
+            where.append(f"(name {like} ? ESCAPE '\\' OR address {like} ? ESCAPE '\\' OR city {like} ? ESCAPE '\\'"
+                         f" OR district {like} ? ESCAPE '\\')")
             args += [pattern] * 4
         if enabled_only:
             where.append("enabled = 1")

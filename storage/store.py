@@ -1,4 +1,6 @@
-"""The functions the rest of gigdesk calls to read and write its SQLite database.
+"""The functions the rest of gigdesk calls to read and write its database: Store on SQLite
+here, the same methods on PostgreSQL in storage/postgres.py (the SQL runs on both through
+storage/sql.py).
 
 Store is synchronous and owned by one thread. AsyncStore runs work on that one thread, so
 the event loop never waits on SQLite and writes never contend (the datasette pattern of a

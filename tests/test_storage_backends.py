@@ -192,3 +192,13 @@ def test_migrate_db_copies_an_sqlite_deployment_and_its_ids_keep_growing(make_st
     # a second run finds the target in use and writes nothing
     assert main(["migrate-db", "--data-dir", str(data), "--to", database_url]) == 1
     assert "not empty" in capsys.readouterr().err
+
+
+def test_station_search_ignores_ascii_case_on_both(make_store):
+    """SQLite's LIKE ignores ASCII case and PostgreSQL's does not: the search reads the same."""
+    store = make_store()
+    store.save_station({"name": "KFC门口驿站", "address": "南京路1号", "lat": 31.2, "lng": 121.4, "hours": "24小时",
+                        "services": "饮水", "phone": "", "city": "上海", "district": "黄浦区", "updated": "2026-11-01",
+                        "open_to_all": 1, "enabled": 1}, "li", 1.0)
+    assert [s["name"] for s in store.search_stations("kfc")] == ["KFC门口驿站"]
+    assert [s["name"] for s in store.search_stations("50%")] == []  # % is a character, not a wildcard
