@@ -78,8 +78,10 @@ def record(store: Store, engine: Engine, key: str, inbound: Inbound, decided: De
         row = store.delivery(key) or {}
         replies = json.loads(row.get("replies") or "[]")
         return Outcome(replies[0] if replies else None, retry=True, late=bool(row.get("late")))
+    # On PostgreSQL the rider's upsert locks the rider's row and the read locks the conversation's,
+    # so another instance's delivery for this rider, or a caseworker's claim, waits for this commit.
     rider = store.touch_rider(inbound.channel, inbound.openid, now)
-    conversation = store.current_conversation(rider_id)
+    conversation = store.current_conversation(rider_id, lock=True)
     if decided is not None and conversation == decided.conversation and not _changed(decided.rider, rider):
         turn, decision = decided.turn, decided.decision
         if conversation is None:  # the first message: decided on fresh_conversation(), now written

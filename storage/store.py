@@ -157,10 +157,13 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
         """The rider's open conversation, or a new one with the bot."""
         return self.current_conversation(rider_id) or self.new_conversation(rider_id, now)
 
-    def current_conversation(self, rider_id: str) -> dict[str, Any] | None:
-        """The rider's open conversation, if any."""
-        return _first(self.db.execute(_CURRENT_CONVERSATION, [rider_id, *OPEN_STATES]),
-                      self._columns["conversations"])
+    def current_conversation(self, rider_id: str, *, lock: bool = False) -> dict[str, Any] | None:
+        """The rider's open conversation, if any. lock (inside a transaction): nobody else may
+        change it until the commit, so what is written is decided on what is stored. SQLite's
+        one writer already ensures that; on PostgreSQL the row is locked (a caseworker's claim
+        meanwhile waits for the commit, then finds the conversation as this one left it)."""
+        sql = _CURRENT_CONVERSATION + (" FOR UPDATE" if lock and self.db.dialect == "postgresql" else "")
+        return _first(self.db.execute(sql, [rider_id, *OPEN_STATES]), self._columns["conversations"])
 
     def new_conversation(self, rider_id: str, now: float) -> dict[str, Any]:
         fresh = fresh_conversation(rider_id, now)

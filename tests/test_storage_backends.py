@@ -202,3 +202,33 @@ def test_station_search_ignores_ascii_case_on_both(make_store):
                         "open_to_all": 1, "enabled": 1}, "li", 1.0)
     assert [s["name"] for s in store.search_stations("kfc")] == ["KFC门口驿站"]
     assert [s["name"] for s in store.search_stations("50%")] == []  # % is a character, not a wildcard
+
+
+def test_a_claim_waits_while_a_delivery_holds_the_conversation(make_store):
+    """The delivery's transaction reads the open conversation with lock=True and writes what it
+    decided on it; a caseworker's claim through another connection meanwhile waits for that
+    commit (PostgreSQL: the row lock; SQLite: the one writer), then still succeeds on what was
+    written, so neither overwrites the other."""
+    delivery, console = make_store(), make_store()
+    delivery.touch_rider("wechat", "o_c", 1.0)
+    conversation = delivery.open_conversation("wechat:o_c", 1.0)
+    claimed = {}
+
+    def claim() -> None:
+        started = time.monotonic()
+        claimed["ok"] = console.claim(conversation["id"], "li", 3.0)
+        claimed["waited"] = time.monotonic() - started
+
+    thread = threading.Thread(target=claim)
+    with delivery.transaction():
+        assert delivery.current_conversation("wechat:o_c", lock=True)["state"] == "bot"
+        if delivery.db.dialect == "sqlite":
+            delivery.update_conversation(conversation["id"], 2.0, misses=1)  # SQLite locks at the first write
+        thread.start()
+        time.sleep(0.5)
+        assert "ok" not in claimed  # still waiting
+        delivery.update_conversation(conversation["id"], 2.0, state="waiting", misses=1)
+    thread.join(10)
+    assert claimed["ok"] and claimed["waited"] >= 0.4
+    assert {k: console.conversation(conversation["id"])[k] for k in ("state", "assigned_to", "misses")} == {
+        "state": "assigned", "assigned_to": "li", "misses": 1}
