@@ -335,16 +335,18 @@ def cmd_backup(args: argparse.Namespace) -> int:
     """An online copy of the database, safe while the server runs (SQLite's backup API)."""
     from pathlib import Path
 
-    from storage.ops import BackupError, backup_database
+    from storage.ops import BackupError, backup_database, backup_postgres
 
     settings = _settings(args)
-    if settings.database_url:  # not yet: PostgreSQL's own pg_dump is the tool for now
-        print("gigdesk: backup copies the SQLite database; with database_url set, use pg_dump", file=sys.stderr)
-        return 2
     target = Path(args.file)
     if target.is_dir():  # a folder: a dated name, so a daily timer keeps a series
-        target = target / time.strftime("gigdesk-%Y%m%d-%H%M%S.db")
+        target = target / time.strftime("gigdesk-%Y%m%d-%H%M%S" + (".pgdump" if settings.database_url else ".db"))
     try:
+        if settings.database_url:
+            result = backup_postgres(settings.database_url, target)
+            print(f"backed up the PostgreSQL database to {result['path']} ({result['bytes']} bytes, "
+                  f"{result['tables']} tables, read back by pg_restore)")
+            return 0
         result = backup_database(settings.db_path, target)
     except (BackupError, OSError) as exc:
         print(f"gigdesk: backup failed: {exc}", file=sys.stderr)

@@ -232,3 +232,21 @@ def test_a_claim_waits_while_a_delivery_holds_the_conversation(make_store):
     assert claimed["ok"] and claimed["waited"] >= 0.4
     assert {k: console.conversation(conversation["id"])[k] for k in ("state", "assigned_to", "misses")} == {
         "state": "assigned", "assigned_to": "li", "misses": 1}
+
+
+@pytest.mark.postgresql_only
+def test_backup_of_a_postgresql_deployment_is_a_pg_dump_that_restores(make_store, database_url, tmp_path,
+                                                                      capsys, monkeypatch):
+    import stat
+    import subprocess
+
+    from bot.cli import main
+    store = make_store()
+    store.add_user("li", "admin", "hash", 1.0)
+    monkeypatch.setenv("GIGDESK_DATABASE_URL", database_url)
+    assert main(["backup", str(tmp_path), "--data-dir", str(tmp_path / "data")]) == 0
+    assert "read back by pg_restore" in capsys.readouterr().out
+    [copy] = list(tmp_path.glob("gigdesk-*.pgdump"))
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    listing = subprocess.run(["pg_restore", "--list", str(copy)], capture_output=True, text=True, check=True).stdout
+    assert " TABLE DATA " in listing and " users " in listing
