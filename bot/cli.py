@@ -30,7 +30,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_format)  # riders hashed, phone and ID numbers masked
     app = create_app(settings)
     print(f"gigdesk serving: web chat at http://{settings.host}:{settings.port}/chat, "
-          f"console at /console, WeChat webhook at /wechat; data in {settings.db_path}"
+          f"console at /console, WeChat webhook at /wechat; data in "
+          # never the URL itself: it may carry a password
+          f"{'PostgreSQL (database_url)' if settings.database_url else settings.db_path}"
           + (" [demo mode: token gigdesk-demo]" if settings.demo else ""), flush=True)
     if settings.demo:
         _demo_account(app)

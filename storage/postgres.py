@@ -19,8 +19,10 @@ from storage.store import Store
 def connect(url: str, *, read_only: bool = False) -> Any:
     """An autocommit psycopg connection: statements outside Store.transaction() commit at once,
     as on SQLite (isolation_level=None); transaction() opens a real transaction."""
-    import psycopg  # only needed with a database_url: `pip install gigdesk[postgresql]`
-
+    try:
+        import psycopg  # only needed with a database_url
+    except ImportError:
+        raise ImportError("database_url is set but psycopg is not installed: pip install 'gigdesk[postgresql]'") from None
     conn = psycopg.connect(url, autocommit=True)
     if read_only:  # set after connecting: an options= here would replace the URL's own (search_path)
         conn.execute("SET default_transaction_read_only = on")
