@@ -250,3 +250,25 @@ def test_backup_of_a_postgresql_deployment_is_a_pg_dump_that_restores(make_store
     assert stat.S_IMODE(copy.stat().st_mode) == 0o600
     listing = subprocess.run(["pg_restore", "--list", str(copy)], capture_output=True, text=True, check=True).stdout
     assert " TABLE DATA " in listing and " users " in listing
+
+
+@pytest.mark.postgresql_only
+def test_rider_forget_and_purge_commands_work_on_postgresql(make_store, database_url, tmp_path, capsys,
+                                                            monkeypatch):
+    from bot.cli import main
+    from tests.test_retention import add_rider, evidence
+
+    data = tmp_path / "data"
+    store = make_store()
+    add_rider(store, "oAAAAAAAAAAAAAAAAAAAAAAAAAAA", "GH-2611-0001", ["case-1/a.jpg"])
+    add_rider(store, "oBBBBBBBBBBBBBBBBBBBBBBBBBBB", "GH-2611-0002", ["case-2/b.jpg"])
+    photo = evidence(data, "case-1/a.jpg")
+    monkeypatch.setenv("GIGDESK_DATABASE_URL", database_url)
+    assert main(["rider", "forget", "oAAAAAAAAAAAAAAAAAAAAAAAAAAA", "--data-dir", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "riders=1" in out and "files=1" in out and not photo.exists()
+    assert store.rider("wechat:oAAAAAAAAAAAAAAAAAAAAAAAAAAA") is None
+    assert store.rider("wechat:oBBBBBBBBBBBBBBBBBBBBBBBBBBB") is not None
+    assert main(["purge", "--older-than", "1", "--data-dir", str(data)]) == 0
+    assert capsys.readouterr().out.startswith("purged what ended more than 1 days ago: ")
+    assert [e["action"] for e in store.audit_log()][:2] == ["purge", "rider_forget"]
