@@ -29,6 +29,7 @@ from bot.console.pages import Pages, templates
 from bot.console import stations_api
 from bot.console import unanswered_api
 from bot.conversation import Engine
+from bot.delivery import Deliveries
 from bot.httputil import BadRequest, behind_proxy
 from bot.escalation import Escalator
 from bot.evidence import EvidenceFetcher
@@ -39,7 +40,7 @@ from bot.settings import Settings
 from bot.stations_desk import StationDesk
 from bot.wechat_api import WeChatAPI
 from knowledge import KnowledgeBase, KnowledgeError, load_knowledge
-from storage import AsyncStore, Store
+from storage import AsyncStore, open_store
 
 log = logging.getLogger("gigdesk")
 HERE = Path(__file__).resolve().parent
@@ -50,9 +51,11 @@ ENGINE = web.AppKey("engine", Engine)
 OUTBOX = web.AppKey("outbox", Outbox)
 WATCHER = web.AppKey("watcher", KnowledgeWatcher)
 HUB = web.AppKey("hub", Hub)
+CHANGE_FEED = web.AppKey("change_feed", object)  # storage.postgres.ChangeFeed, with database_url only
 AUTH = web.AppKey("auth", Auth)
 ESCALATOR = web.AppKey("escalator", Escalator)
 EVIDENCE = web.AppKey("evidence", EvidenceFetcher)
+DELIVERIES = web.AppKey("deliveries", Deliveries)
 
 
 def load_or_fail(directory: str | Path) -> KnowledgeBase:
@@ -113,11 +116,11 @@ async def to_chat(request: web.Request) -> web.Response:
 def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Application:
     kb = kb or load_or_fail(settings.knowledge_dir)
     office_hours = OfficeHours.parse(settings.office_hours, settings.timezone)
-    engine = Engine(build_brain(kb), template_context(settings), office_hours=office_hours)
+    engine = Engine(build_brain(kb, settings.reading_cache), template_context(settings), office_hours=office_hours)
     # Demo mode's example stations are marked and only ever shown in demo mode.
     engine.stations = StationDesk(settings.knowledge_dir, settings.timezone, template_context(settings),
                                   include_samples=settings.demo)
-    store = AsyncStore(Store(settings.db_path))
+    store = AsyncStore(open_store(settings.database_url, settings.db_path))
     hub = Hub()
     template = TemplateNotice.from_settings(settings.wechat_template_id, settings.wechat_template_fields,
                                             settings.public_url)
@@ -130,23 +133,26 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
 
     evidence = EvidenceFetcher(store, Path(settings.data_dir) / "evidence")
 
-    app = web.Application(middlewares=[behind_proxy(settings.trusted_proxy), metrics.count_requests, errors,
-                                       make_guard(auth)])
+    # Without a trusted proxy there is no header to read: one coroutine layer fewer per request.
+    proxy = [behind_proxy(settings.trusted_proxy)] if settings.trusted_proxy else []
+    app = web.Application(middlewares=[*proxy, metrics.count_requests, errors, make_guard(auth)])
     app.on_response_prepare.append(security_headers)
     app[SETTINGS], app[STORE], app[ENGINE], app[OUTBOX], app[WATCHER] = settings, store, engine, outbox, watcher
     app[HUB], app[AUTH], app[ESCALATOR], app[EVIDENCE] = hub, auth, escalator, evidence
 
     safe_mode = (SafeMode(settings.wechat_token, settings.wechat_aes_key, settings.wechat_appid)
                  if settings.wechat_aes_key else None)
-    webhook = wechat.Webhook(settings, store, engine, outbox, safe_mode, on_change=hub.changed)
+    deliveries = Deliveries(store, engine)  # one queue, so both channels' messages share commits
+    app[DELIVERIES] = deliveries
+    webhook = wechat.Webhook(settings, store, engine, outbox, safe_mode, on_change=hub.changed, deliveries=deliveries)
     wechat.setup(app, webhook)
-    webchat.setup(app, webchat.WebChat(store, engine, pages(), on_change=hub.changed))
+    webchat.setup(app, webchat.WebChat(store, engine, pages(), on_change=hub.changed, deliveries=deliveries))
     casework = Casework(store, outbox, hub, engine)
     console_pages = Pages(auth, templates(), watcher, settings.union_name)
     console.setup(app, ConsoleAPI(settings, store, casework, hub, auth.checks, template), console_pages,
                   CasesAPI(store, casework, engine, evidence.directory, settings.timezone))
     # Further console parts register their own routes here, each with its own setup().
-    metrics.setup(app, settings, store, engine, outbox, watcher)
+    metrics.setup(app, settings, store, engine, outbox, watcher, deliveries)
     health.setup(app, settings, store, engine)
     dashboard_api.setup(app, console_pages, store, engine, settings.timezone)
     knowledge_api.setup(app, console_pages, store, engine, watcher, settings.knowledge_dir)
@@ -169,6 +175,11 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
 
     app.on_shutdown.append(begin_stopping)
 
+    feed = None
+    if settings.database_url:
+        from storage.postgres import ChangeFeed
+        feed = app[CHANGE_FEED] = ChangeFeed(settings.database_url)
+
     async def resources(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession()
         if settings.can_send_customer_messages:
@@ -177,6 +188,9 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
         escalator.session = session
         background = [asyncio.create_task(watcher.run()), asyncio.create_task(outbox.run()),
                       asyncio.create_task(escalator.run()), asyncio.create_task(evidence.run())]
+        if feed is not None:  # other processes may share the database: their changes too
+            hub.on_local_change = feed.announce_soon
+            background.append(asyncio.create_task(feed.run(hub.changed_elsewhere)))
         yield
         await webhook.drain()  # answers that missed WeChat's deadline are queued before the database closes
         for task in background:
@@ -185,6 +199,9 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await session.close()
+        if feed is not None:
+            hub.on_local_change = None
+            await feed.close()
         await store.close()
         auth.checks.close()
 

@@ -3,8 +3,9 @@ Swapped whole when the FAQ files change, so a message is always handled by one v
 from __future__ import annotations
 
 import re
-
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 from intents import Candidate, Matcher, Normaliser
 from intents.classifier import Classifier, features, trained
@@ -21,6 +22,42 @@ OFF_TOPIC = "~offtopic"  # the classifier's label for offtopic.yaml; never an en
 # A message naming a topic word is still off-topic when the classifier is this sure of it
 # (明天会下雨吗 names 下雨: 0.95; a real question about rain at work scores under 0.2).
 OFF_TOPIC_OVER_A_TOPIC = 0.8
+# Distinct texts whose reading (cleaned, tagged, ranked, danger and handoff checks) a Brain
+# remembers: each is a pure function of the text and this version of the knowledge. After a
+# notice is pushed, many riders send the same few words; and an entry's phrasings recur.
+MEMO_SIZE = 20_000
+T = TypeVar("T")
+
+
+class Memo:
+    """A bounded cache, shared by the database thread (the engine) and the event loop (the
+    console's try-a-question). No lock: a dict's get and set are atomic under the GIL; when
+    full, the oldest entry goes (first in, first out: simpler than LRU and, with a memo this
+    size, as good). Two threads may both compute a missing value; they get the same."""
+
+    def __init__(self, size: int = MEMO_SIZE):
+        self.size = size
+        self._items: dict[Hashable, object] = {}
+        self.hits = self.misses = 0  # approximate across threads: for figures only
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        value = self._items.get(key, _MISSING)
+        if value is not _MISSING:
+            self.hits += 1
+            return value  # type: ignore[return-value]
+        value = compute()
+        if self.size > 0:
+            self.misses += 1
+            self._items[key] = value
+            if len(self._items) > self.size:
+                try:
+                    del self._items[next(iter(self._items))]
+                except (KeyError, RuntimeError, StopIteration):  # another thread got there first
+                    pass
+        return value
+
+
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -57,8 +94,12 @@ class Brain:
     pinyin: PinyinReader
     dialect: Normaliser
     new_subject: tuple[str, ...]  # cleaned
+    memo: Memo = field(default_factory=Memo, compare=False, repr=False)
 
     def read(self, text: str) -> Reading:
+        return self.memo.get(("read", text), lambda: self._read(text))
+
+    def _read(self, text: str) -> Reading:
         # Typed in pinyin (bei ren gen le yi lu): read with the words the knowledge knows in 汉字.
         typed = self.pinyin.read(text)
         # Dialect words (咗, 喺, 冇) are read as the standard ones by every check, danger's too.
@@ -73,6 +114,10 @@ class Brain:
         off_topic_floor: how likely off-topic must be, at least, to offer nothing (raised
         within a conversation, where 几点开门 or 咋参加 follow the topic)."""
         reading = self._reading(message)
+        return list(self.memo.get(("rank", reading.text, limit, off_topic_floor),
+                                  lambda: tuple(self._rank(reading, limit, off_topic_floor))))
+
+    def _rank(self, reading: Reading, limit: int, off_topic_floor: float) -> list[Candidate]:
         topics = reading.topic_features
         if not self.classifier.active:  # a FAQ too large for it: the lexical matcher alone
             return self.matcher.match_normalised(reading.normalised, topics, limit=limit)
@@ -101,6 +146,9 @@ class Brain:
         reply (110 and 120), where the detector found nothing: staff add a phrase there when a
         rider's words were missed, and it must work at once."""
         reading = self._reading(message)
+        return self.memo.get(("danger", reading.text), lambda: self._danger_in(reading))
+
+    def _danger_in(self, reading: Reading) -> Danger:
         found = self.danger.detect(reading.cleaned, names_a_topic=bool(reading.found.topics))
         if found:
             return found
@@ -116,13 +164,14 @@ class Brain:
 
     def asks_for_a_person(self, message: str | Reading) -> str | None:
         cleaned = self._reading(message).cleaned
-        return self.handoff.found_in(cleaned) or self.handoff_rules.first(cleaned)
+        return self.memo.get(("person", cleaned),
+                             lambda: self.handoff.found_in(cleaned) or self.handoff_rules.first(cleaned))
 
     def _reading(self, message: str | Reading) -> Reading:
         return message if isinstance(message, Reading) else self.read(message)
 
 
-def build_brain(kb: KnowledgeBase) -> Brain:
+def build_brain(kb: KnowledgeBase, memo_size: int = MEMO_SIZE) -> Brain:
     normalise = Normaliser(kb.synonyms)
     concepts = ConceptTagger(kb.concepts.topics, kb.concepts.aspects)
     matcher = Matcher({e.id: (e.examples, e.keywords) for e in kb.entries}, normalise,
@@ -153,7 +202,8 @@ def build_brain(kb: KnowledgeBase) -> Brain:
                  handoff_rules=RuleSet(kb.concepts.handoff_rules, compile_concepts(kb.concepts.handoff_concepts)),
                  handoff=PhraseSet(t.handoff), back_to_bot=PhraseSet(t.back_to_bot),
                  more=PhraseSet(t.more), greetings=PhraseSet(t.greetings), thanks=PhraseSet(t.thanks),
-                 report=PhraseSet(t.report), case_status=PhraseSet(t.case_status), cancel=PhraseSet(t.cancel))
+                 report=PhraseSet(t.report), case_status=PhraseSet(t.case_status), cancel=PhraseSet(t.cancel),
+                 memo=Memo(memo_size))
 
 
 def _vocabulary(kb: KnowledgeBase) -> list[str]:

@@ -30,7 +30,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_format)  # riders hashed, phone and ID numbers masked
     app = create_app(settings)
     print(f"gigdesk serving: web chat at http://{settings.host}:{settings.port}/chat, "
-          f"console at /console, WeChat webhook at /wechat; data in {settings.db_path}"
+          f"console at /console, WeChat webhook at /wechat; data in "
+          # never the URL itself: it may carry a password
+          f"{'PostgreSQL (database_url)' if settings.database_url else settings.db_path}"
           + (" [demo mode: token gigdesk-demo]" if settings.demo else ""), flush=True)
     if settings.demo:
         _demo_account(app)
@@ -74,7 +76,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from bot.brain import build_brain
     from bot.delivery import handle_delivery
     from bot.conversation import Engine, Inbound
-    from storage import Store
+    from storage import open_store
 
     settings = _settings(args)
     engine = Engine(build_brain(load_or_fail(settings.knowledge_dir)), template_context(settings))
@@ -82,7 +84,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     # queue of a running server as an urgent web-chat rider.
     scratch = None if args.keep else tempfile.TemporaryDirectory(prefix="gigdesk-chat-")
     db_path = settings.db_path if args.keep else Path(scratch.name) / "gigdesk.db"
-    store = Store(db_path)
+    # --keep writes where the server does (PostgreSQL when database_url is set); else a scratch file.
+    store = open_store(settings.database_url if args.keep else "", db_path)
     visitor = f"terminal-{uuid.uuid4().hex[:12]}"
     where = f"写入 {db_path}，工作人员会在队列里看到（标为终端测试）" if args.keep else "用的是临时数据库，退出后删除"
     print(f"和机器人对话（输入 q 退出）。{where}。", flush=True)
@@ -142,10 +145,11 @@ class UserError(Exception):
 
 def cmd_user(args: argparse.Namespace) -> int:
     from bot.console.auth import PasswordError, account_name_problem, hash_password
-    from storage import Store
+    from storage import open_store
     from storage.accounts import ROLES
 
-    store = Store(_settings(args).db_path)
+    settings = _settings(args)
+    store = open_store(settings.database_url, settings.db_path)
     now = time.time()
     try:
         if args.user_command == "list":
@@ -205,11 +209,11 @@ def _rider_ids(openid: str) -> list[str]:
 def _existing_store(settings: Settings):
     """The database, which must already exist: forgetting in a new, empty one would only hide a
     wrong --data-dir."""
-    from storage import Store
+    from storage import open_store
 
-    if not settings.db_path.is_file():
+    if not settings.database_url and not settings.db_path.is_file():
         raise PrivacyError(f"no database at {settings.db_path} (wrong --data-dir?)")
-    return Store(settings.db_path)
+    return open_store(settings.database_url, settings.db_path)
 
 
 def _delete_evidence(data_dir: str, files: list[str]) -> tuple[int, list[str]]:
@@ -333,13 +337,18 @@ def cmd_backup(args: argparse.Namespace) -> int:
     """An online copy of the database, safe while the server runs (SQLite's backup API)."""
     from pathlib import Path
 
-    from storage.ops import BackupError, backup_database
+    from storage.ops import BackupError, backup_database, backup_postgres
 
     settings = _settings(args)
     target = Path(args.file)
     if target.is_dir():  # a folder: a dated name, so a daily timer keeps a series
-        target = target / time.strftime("gigdesk-%Y%m%d-%H%M%S.db")
+        target = target / time.strftime("gigdesk-%Y%m%d-%H%M%S" + (".pgdump" if settings.database_url else ".db"))
     try:
+        if settings.database_url:
+            result = backup_postgres(settings.database_url, target)
+            print(f"backed up the PostgreSQL database to {result['path']} ({result['bytes']} bytes, "
+                  f"{result['tables']} tables, read back by pg_restore)")
+            return 0
         result = backup_database(settings.db_path, target)
     except (BackupError, OSError) as exc:
         print(f"gigdesk: backup failed: {exc}", file=sys.stderr)
@@ -352,7 +361,7 @@ def cmd_stations_import(args: argparse.Namespace) -> int:
     """All rows or none: a file with errors is refused, every problem listed (or, with
     --good-rows-only, the good rows are imported and the bad ones listed)."""
     from stations.csvfile import parse_csv
-    from storage import Store
+    from storage import open_store
 
     settings = _settings(args)
     try:
@@ -370,7 +379,7 @@ def cmd_stations_import(args: argparse.Namespace) -> int:
               + ("" if args.good_rows_only else "; fix them, or import the good rows with --good-rows-only"),
               file=sys.stderr)
         return 1
-    store = Store(settings.db_path)
+    store = open_store(settings.database_url, settings.db_path)
     try:
         diff = store.import_stations([r.fields() for r in parsed.rows], "cli", time.time(), replace=args.replace)
     finally:
@@ -383,10 +392,10 @@ def cmd_stations_import(args: argparse.Namespace) -> int:
 
 def cmd_stations_export(args: argparse.Namespace) -> int:
     from stations.csvfile import write_csv
-    from storage import Store
+    from storage import open_store
 
     settings = _settings(args)
-    store = Store(settings.db_path)
+    store = open_store(settings.database_url, settings.db_path)
     try:
         text = write_csv(store.all_stations(), chinese=args.chinese)
     finally:
@@ -410,6 +419,25 @@ def _add_station_commands(sub: argparse._SubParsersAction, common: argparse.Argu
     exp.add_argument("--out", metavar="FILE.csv")
     exp.add_argument("--chinese", action="store_true", help="Chinese column names (名称, 地址, …)")
     exp.set_defaults(func=cmd_stations_export)
+
+
+def cmd_migrate_db(args: argparse.Namespace) -> int:
+    """Copy the SQLite database of --data-dir into the empty PostgreSQL of database_url."""
+    from storage.migrate import MigrateError, copy_sqlite_to_postgres
+
+    settings = _settings(args)
+    url = args.to or settings.database_url
+    if not url:
+        print("gigdesk: migrate-db needs the PostgreSQL database: --to URL or GIGDESK_DATABASE_URL", file=sys.stderr)
+        return 2
+    try:
+        counts = copy_sqlite_to_postgres(settings.db_path, url)
+    except MigrateError as exc:
+        print(f"gigdesk: migrate-db: {exc}", file=sys.stderr)
+        return 1
+    print(f"copied {settings.db_path} into PostgreSQL, every count checked: "
+          + " ".join(f"{table}={n}" for table, n in counts.items()))
+    return 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -465,6 +493,10 @@ def parser() -> argparse.ArgumentParser:
                             help="copy the database while the server runs (file, or folder for a dated name)")
     backup.add_argument("file", metavar="FILE")
     backup.set_defaults(func=cmd_backup)
+    migrate = sub.add_parser("migrate-db", parents=[common],
+                             help="copy the SQLite database into an empty PostgreSQL one and check the counts")
+    migrate.add_argument("--to", metavar="URL", help="the PostgreSQL database (default: the database_url setting)")
+    migrate.set_defaults(func=cmd_migrate_db)
     return p
 
 

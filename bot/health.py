@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 
 from aiohttp import web
@@ -22,6 +21,7 @@ from bot.console.auth import public
 from bot.conversation import Engine
 from bot.settings import Settings
 from storage import AsyncStore
+from storage.sql import DatabaseErrors
 
 log = logging.getLogger("gigdesk.health")
 
@@ -61,7 +61,7 @@ class Health:
             await asyncio.wait_for(self.store.run(self.store.store.check_writable), DATABASE_CHECK_SECONDS)
         except asyncio.TimeoutError:
             return f"数据库 {DATABASE_CHECK_SECONDS:g} 秒内没有响应"
-        except sqlite3.Error as exc:
+        except DatabaseErrors as exc:
             return f"数据库无法写入（{exc}）"
         except RuntimeError:  # the database thread has been shut down
             return "数据库已关闭"
@@ -78,7 +78,7 @@ class Health:
         try:
             oldest = await asyncio.wait_for(self.store.run(self.store.store.oldest_due_outbox, now),
                                             DATABASE_CHECK_SECONDS)
-        except (asyncio.TimeoutError, sqlite3.Error, RuntimeError):
+        except (asyncio.TimeoutError, *DatabaseErrors, RuntimeError):
             return "无法读取发送队列"  # the database check says why
         if oldest is not None and now - oldest > self.stuck_after:
             return (f"发送队列卡住了：有消息到了发送时间 {(now - oldest) / 60:.0f} 分钟还没有发出"

@@ -19,6 +19,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from bot.console.auth import public
 from bot.conversation import Engine, Reply
+from bot.delivery import Deliveries
 from bot.httputil import json_error, same_secret
 from bot.outbox import Outbox
 from bot.reloader import KnowledgeWatcher
@@ -47,15 +48,38 @@ class KnowledgeCollector:
                                 value=len(self.engine.brain.kb.entries))
 
 
+class DeliveryCollector:
+    """Group commit and the reading memo, read at scrape time: deliveries per transaction
+    (written / batches) shows how much commits are shared; waiting, a backlog building up."""
+
+    def __init__(self, deliveries: Deliveries, engine: Engine):
+        self.deliveries, self.engine = deliveries, engine
+
+    def collect(self) -> Iterator[Metric]:
+        d, memo = self.deliveries, self.engine.brain.memo
+        yield CounterMetricFamily("gigdesk_delivery_batches", "Transactions that wrote riders' messages "
+                                  "(group commit: several deliveries each under load)", value=d.batches)
+        yield CounterMetricFamily("gigdesk_deliveries_written", "Riders' messages written by those transactions",
+                                  value=d.delivered)
+        yield GaugeMetricFamily("gigdesk_deliveries_waiting", "Riders' messages waiting for the database thread",
+                                value=d.waiting())
+        yield CounterMetricFamily("gigdesk_reading_cache_hits", "Messages whose reading was remembered "
+                                  "(reading_cache), since the FAQ was last loaded", value=memo.hits)
+        yield CounterMetricFamily("gigdesk_reading_cache_misses", "Readings worked out afresh, since the FAQ "
+                                  "was last loaded", value=memo.misses)
+
+
 class Metrics:
     def __init__(self, settings: Settings, store: AsyncStore, engine: Engine, outbox: Outbox,
-                 watcher: KnowledgeWatcher):
+                 watcher: KnowledgeWatcher, deliveries: Deliveries | None = None):
         self.token = settings.metrics_token
         self.demo = settings.demo
         self.store = store
         self.registry = registry = CollectorRegistry()
         ProcessCollector(registry=registry)  # memory, CPU, open files of this process
         registry.register(KnowledgeCollector(watcher, engine))
+        if deliveries is not None:
+            registry.register(DeliveryCollector(deliveries, engine))
         self.requests = Counter("gigdesk_http_requests", "HTTP requests by route pattern, method and status",
                                 ["route", "method", "status"], registry=registry)
         self.in_progress = Gauge("gigdesk_http_requests_in_progress", "HTTP requests being handled now",
@@ -78,14 +102,26 @@ class Metrics:
         self.outbox_items = Gauge("gigdesk_outbox_messages", "Outbox messages by state (queued: to send; "
                                   "held: until the rider writes again; failed: never sent)", ["state"],
                                   registry=registry)
+        self._request_children: dict[tuple[str, str, str], Counter] = {}
+        self._outcome_children: dict[str, Counter] = {}
         engine.observe = self.count_outcome
         outbox.on_result = lambda result: self.outbox_attempts.labels(result=result).inc()
 
     def count_outcome(self, reply: Reply | None) -> None:
-        self.outcomes.labels(outcome=reply.outcome if reply else "silent").inc()
+        outcome = reply.outcome if reply else "silent"
+        child = self._outcome_children.get(outcome)
+        if child is None:
+            child = self._outcome_children[outcome] = self.outcomes.labels(outcome=outcome)
+        child.inc()
 
     def count_request(self, route: str, method: str, status: str, started: float) -> None:
-        self.requests.labels(route=route, method=method, status=status).inc()
+        # labels() takes a lock and checks its arguments (5 us); the few label sets a server
+        # sees are looked up once each.
+        key = (route, method, status)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._request_children[key] = self.requests.labels(route=route, method=method, status=status)
+        child.inc()
         if route == "/wechat" and method == "POST":
             self.webhook_seconds.observe(time.perf_counter() - started)
 
@@ -154,8 +190,8 @@ async def count_requests(request: web.Request, handler) -> web.StreamResponse:
 
 
 def setup(app: web.Application, settings: Settings, store: AsyncStore, engine: Engine, outbox: Outbox,
-          watcher: KnowledgeWatcher) -> Metrics:
-    metrics = Metrics(settings, store, engine, outbox, watcher)
+          watcher: KnowledgeWatcher, deliveries: Deliveries | None = None) -> Metrics:
+    metrics = Metrics(settings, store, engine, outbox, watcher, deliveries)
     app[METRICS] = metrics
     app.router.add_get("/metrics", metrics.serve)
     return metrics

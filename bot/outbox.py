@@ -121,13 +121,17 @@ class Outbox:
             except asyncio.TimeoutError:
                 pass
 
-    async def deliver_due(self) -> int:
-        items = await self.store.run(self.store.store.due_outbox, time.time())
-        for item in items:
-            if self._stopping:
+    async def deliver_due(self, limit: int = 20) -> int:
+        """Claims and sends due items one at a time (Store.claim_due_outbox), so that several
+        gigdesk processes sharing a PostgreSQL database never send the same item twice."""
+        done = 0
+        while done < limit and not self._stopping:
+            item = await self.store.run(self.store.store.claim_due_outbox, time.time())
+            if item is None:
                 break
             await self._deliver(item)
-        return len(items)
+            done += 1
+        return done
 
     async def _deliver(self, item: dict) -> None:
         try:

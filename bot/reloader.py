@@ -54,7 +54,7 @@ class KnowledgeWatcher:
                 log.error("knowledge files have errors; still serving the last good version:\n%s",
                           "\n".join(str(p) for p in problems))
                 return False
-            self.engine.brain = await asyncio.to_thread(build_brain, kb)
+            self.engine.brain = await asyncio.to_thread(build_brain, kb, self.engine.brain.memo.size)
             self.reloads += 1
             log.info("knowledge reloaded: %d entries", len(kb.entries))
             return True

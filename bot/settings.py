@@ -35,7 +35,10 @@ class Settings:
                                    "plaintext mode.", "WECHAT_AES_KEY", secret=True)
     wechat_api_base: str = _setting("https://api.weixin.qq.com", "Base URL of WeChat's API (tests point it at "
                                     "a fake).", "WECHAT_API_BASE")
-    data_dir: str = _setting("data", "Folder holding the SQLite database.")
+    data_dir: str = _setting("data", "Folder holding the SQLite database (and evidence files).")
+    database_url: str = _setting("", "PostgreSQL to keep the data in instead of SQLite, e.g. "
+                                 "postgresql://gigdesk@/gigdesk?host=/run/postgresql (needs gigdesk[postgresql]); "
+                                 "empty: SQLite in data_dir.", "GIGDESK_DATABASE_URL", secret=True)
     knowledge_dir: str = _setting(str(KNOWLEDGE_DIR), "Folder holding the FAQ files (lexicon.yaml, "
                                   "messages.yaml, faq/).")
     host: str = _setting("127.0.0.1", "Address to listen on.")
@@ -84,6 +87,9 @@ class Settings:
     stations_stale_days: int = _setting(180, "Days after a station's `updated` date before the dashboard lists "
                                         "it as due for a check (phone the station, or compare with the union's "
                                         "published list).")
+    reading_cache: int = _setting(20000, "Distinct message texts whose reading (matching, danger and handoff "
+                                  "checks) the server remembers, per FAQ version; a repeated text skips the "
+                                  "matcher. About 1 KB each; 0 turns it off.")
     demo: bool = _setting(False, "Demo mode: a demo token, no customer-service API needed. Never in production.")
 
     @property

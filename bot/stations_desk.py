@@ -28,6 +28,14 @@ from stations.hours import HoursError, parse_hours
 from stations.services import services_in, join
 from storage import Store
 
+
+@functools.lru_cache(maxsize=20_000)
+def _read_for_stations(text: str) -> tuple[bool, tuple[str, ...], int]:
+    """What every message is checked for (words only, no database): remembered per text, as
+    the Brain remembers its reading, since every rider's message passes here."""
+    return asks_for_station(text), services_in(text), len(clean(text))
+
+
 log = logging.getLogger("gigdesk.stations")
 PACKAGED = Path(__file__).resolve().parent.parent / "knowledge" / "stations.yaml"
 NEAR_METRES = 5000  # "nothing near": beyond this the map search is the better help
@@ -91,10 +99,9 @@ class StationDesk:
         """A station question in words, or None when the message is not one (or the directory is
         empty) and the rest of the engine should read it."""
         pending = self._pending(conversation, now)
-        asks = asks_for_station(text)
-        services = services_in(text)
+        asks, services, length = _read_for_stations(text)
         follows = bool(pending) and (services or asks or looks_like_place(text))
-        if not (asks or follows) or len(clean(text)) > 60:
+        if not (asks or follows) or length > 60:
             return None
         if not store.station_count(self.include_samples):
             return None

@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlite_utils import Database
+from storage.sql import Connection
 
 ROLES = ("caseworker", "editor", "admin")
 
 
 class Accounts:
-    db: Database
+    db: Connection
 
     # --- users -------------------------------------------------------------------------------
     def add_user(self, name: str, role: str, password_hash: str, now: float) -> int:

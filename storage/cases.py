@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlite_utils import Database
+from storage.sql import Connection
 
 STATUSES = ("new", "accepted", "in_progress", "referred", "resolved", "closed")
 FINISHED = ("resolved", "closed")
@@ -13,7 +13,7 @@ CASE_FILTERS = ("status", "kind", "platform", "city", "assigned_to")
 
 
 class Cases:
-    db: Database
+    db: Connection
 
     def create_case(self, rider_id: str, conversation_id: int, fields: dict[str, Any], urgent: bool,
                     now: float) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlite_utils import Database
+from storage.sql import Connection
 
 # WeChat: customer-service messages only within 48 hours of the rider's last message, and at
 # most 5 per rider message (../shared/wechat-protocol.md).
@@ -14,7 +14,7 @@ CLAIMABLE = ("bot", "waiting")  # a caseworker may also take over a conversation
 
 
 class Casework:
-    db: Database
+    db: Connection
 
     def queue(self) -> list[dict[str, Any]]:
         """Conversations waiting for or held by a person: urgent first, then longest waiting."""

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlite_utils import Database
+from storage.sql import Connection
 
 ACTIONS = ("edit", "create", "add_examples", "revert")
 
 
 class FaqHistory:
-    db: Database
+    db: Connection
 
     def record_faq_change(self, at: float, actor: str, action: str, file: str, entry_id: str,
                           before: str, after: str, reverts: int | None = None) -> int:

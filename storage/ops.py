@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
+from storage.sql import Connection
 
 # A write lock held this long means writes are stalled (an open sqlite3 shell, a stuck job):
 # /readyz should say so at once, not after the usual five-second busy wait.
@@ -17,11 +17,14 @@ NORMAL_BUSY_MS = 5000  # as set in Store.__init__
 
 
 class Ops:
-    db: Database
+    db: Connection
 
     def check_writable(self) -> None:
         """Raise sqlite3.Error unless a real write can be made now. The write takes the
         database's write lock and changes a page, then is rolled back, so it leaves no trace."""
+        if self.db.dialect == "postgresql":
+            self._check_writable_postgres()
+            return
         conn = self.db.conn
         conn.execute(f"PRAGMA busy_timeout = {WRITE_CHECK_BUSY_MS}")
         try:
@@ -33,6 +36,19 @@ class Ops:
                 conn.execute("ROLLBACK")
         finally:
             conn.execute(f"PRAGMA busy_timeout = {NORMAL_BUSY_MS}")
+
+    def _check_writable_postgres(self) -> None:
+        """The same real write, rolled back, with a lock timeout instead of SQLite's busy wait:
+        raises psycopg.Error when the server is read-only (a standby), full or stalled."""
+        try:
+            with self.db.atomic():
+                self.db.execute(f"SET LOCAL lock_timeout = {WRITE_CHECK_BUSY_MS}")
+                self.db.execute("SET LOCAL statement_timeout = 5000")
+                self.db.execute("INSERT INTO audit (at, actor, action, target, detail) "
+                                "VALUES (0, 'readyz', 'write_check', '', '{}')")
+                raise _RolledBack
+        except _RolledBack:
+            pass
 
     def oldest_due_outbox(self, now: float) -> float | None:
         """When the longest-due queued message became due (None when nothing is due)."""
@@ -56,6 +72,10 @@ class Ops:
             "oldest_wait_seconds": max(0.0, now - oldest) if oldest is not None else 0.0,
             "outbox": {state: outbox.get(state, 0) for state in ("queued", "held", "failed", "sent")},
         }
+
+
+class _RolledBack(Exception):
+    """Leaves check_writable's transaction by rolling it back."""
 
 
 class BackupError(Exception):
@@ -99,3 +119,34 @@ def backup_database(source: str | os.PathLike, target: str | os.PathLike) -> dic
         raise BackupError(f"the copy failed its integrity check: {check}")
     os.replace(partial, target)
     return {"path": str(target), "bytes": target.stat().st_size, "pages": pages}
+
+
+def backup_postgres(database_url: str, target: str | os.PathLike) -> dict[str, Any]:
+    """The PostgreSQL counterpart of backup_database: pg_dump's custom format (one consistent
+    snapshot, taken while other processes write), written next to `target`, readable by its
+    owner only, checked by listing it with pg_restore, and only then renamed into place.
+    Returns {"path", "bytes", "tables"}. Restore with pg_restore --clean --if-exists -d URL."""
+    import shutil
+    import subprocess
+
+    target = Path(target)
+    for tool in ("pg_dump", "pg_restore"):
+        if shutil.which(tool) is None:
+            raise BackupError(f"{tool} not found: install Debian's postgresql-client")
+    partial = target.with_name(target.name + ".part")
+    partial.unlink(missing_ok=True)
+    partial.touch(mode=0o600)
+    try:
+        dump = subprocess.run(["pg_dump", "--format=custom", "--file", str(partial), "--dbname", database_url],
+                              capture_output=True, text=True)
+        if dump.returncode != 0:
+            raise BackupError(f"pg_dump failed: {dump.stderr.strip().splitlines()[-1] if dump.stderr.strip() else dump.returncode}")
+        listing = subprocess.run(["pg_restore", "--list", str(partial)], capture_output=True, text=True)
+        tables = sum(" TABLE DATA " in line for line in listing.stdout.splitlines())
+        if listing.returncode != 0 or not tables:
+            raise BackupError("the copy could not be read back by pg_restore")
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, target)
+    return {"path": str(target), "bytes": target.stat().st_size, "tables": tables}

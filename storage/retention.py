@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlite_utils import Database
+from storage.sql import Connection
 
 # Every table that holds something about a rider, in the order the counts are reported.
 TABLES = ("riders", "conversations", "messages", "notes", "cases", "case_events", "case_evidence",
@@ -25,7 +25,7 @@ def rider_hash(rider_id: str) -> str:
 
 
 class Retention:
-    db: Database
+    db: Connection
 
     def _purge_rows(self, sql: str, params: Any) -> int:
         return self.db.execute(sql, params).rowcount

@@ -7,7 +7,7 @@ import json
 import math
 from typing import Any
 
-from sqlite_utils import Database
+from storage.sql import Connection
 
 from stations.geo import bounding_box, haversine_m
 
@@ -29,7 +29,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class StationDirectory:
-    db: Database
+    db: Connection
 
     # --- reading ------------------------------------------------------------------------------
     def station_count(self, include_samples: bool = False) -> int:
@@ -63,10 +63,11 @@ class StationDirectory:
         """Stations whose name, address, city or district contains every word (the console's
         search, and a rider's 我在朝阳区望京)."""
         where, args = [], []
+        like = "LIKE" if self.db.dialect == "sqlite" else "ILIKE"  # SQLite's LIKE ignores ASCII case
         for word in words.split():
             pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            where.append("(name LIKE ? ESCAPE '\\' OR address LIKE ? ESCAPE '\\' OR city LIKE ? ESCAPE '\\'"
-                         " OR district LIKE ? ESCAPE '\\')")
+            where.append(f"(name {like} ? ESCAPE '\\' OR address {like} ? ESCAPE '\\' OR city {like} ? ESCAPE '\\'"
+                         f" OR district {like} ? ESCAPE '\\')")
             args += [pattern] * 4
         if enabled_only:
             where.append("enabled = 1")
@@ -111,22 +112,28 @@ class StationDirectory:
         if station_id is None:
             names = [*FIELDS, "sample", "changed_at"]
             station_id = self.db.execute(
-                f"INSERT INTO stations ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                [*values.values(), sample, now]).lastrowid
+                f"INSERT INTO stations ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) RETURNING id",
+                [*values.values(), sample, now]).fetchone()[0]
         else:
             self.db.execute(f"UPDATE stations SET {', '.join(f'{k} = ?' for k in FIELDS)}, changed_at = ? WHERE id = ?",
                             [*values.values(), now, station_id])
-        self.db.execute("INSERT OR REPLACE INTO station_boxes (id, min_lat, max_lat, min_lng, max_lng)"
-                        " VALUES (?, ?, ?, ?, ?)", [station_id, values["lat"], values["lat"], values["lng"], values["lng"]])
+        # SQLite's R*Tree takes no UPSERT (virtual tables do not); PostgreSQL's plain table does.
+        replace = ("INSERT OR REPLACE INTO" if self.db.dialect == "sqlite" else "INSERT INTO")
+        upsert = "" if self.db.dialect == "sqlite" else (
+            " ON CONFLICT (id) DO UPDATE SET min_lat = excluded.min_lat, max_lat = excluded.max_lat,"
+            " min_lng = excluded.min_lng, max_lng = excluded.max_lng")
+        self.db.execute(f"{replace} station_boxes (id, min_lat, max_lat, min_lng, max_lng) VALUES (?, ?, ?, ?, ?)"
+                        + upsert, [station_id, values["lat"], values["lat"], values["lng"], values["lng"]])
         return station_id
 
     def _record_station_change(self, at: float, actor: str, action: str, station_id: int,
                                before: dict | None, after: dict | None) -> int:
         assert action in ACTIONS, action
         return self.db.execute(
-            "INSERT INTO station_changes (at, actor, action, station_id, before, after) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO station_changes (at, actor, action, station_id, before, after) VALUES (?, ?, ?, ?, ?, ?)"
+            " RETURNING id",
             [at, actor, action, station_id, json.dumps(_public(before), ensure_ascii=False) if before else "",
-             json.dumps(_public(after), ensure_ascii=False) if after else ""]).lastrowid
+             json.dumps(_public(after), ensure_ascii=False) if after else ""]).fetchone()[0]
 
     def save_station(self, fields: dict[str, Any], actor: str, now: float,
                      station_id: int | None = None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlite_utils import Database
+from storage.sql import Connection, SQLiteConnection
 
 # The bot's reply outcomes (bot/conversation/) that close a rider's typed question, by what
 # happened to it. "chosen" (the rider picked one of the clarify choices) and "menu" (a menu
@@ -79,7 +79,7 @@ def summary(values: list[float]) -> dict[str, Any]:
 
 
 class Stats:
-    db: Database
+    db: Connection
 
     def dashboard(self, days: DayRange, now: float) -> dict[str, Any]:
         """Everything the dashboard shows except what comes from the FAQ files."""
@@ -148,7 +148,7 @@ class StatsReader(Stats):
 
     def __init__(self, path: str | Path):
         conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self.db = Database(conn)
+        self.db = SQLiteConnection(conn)
         self.db.execute("PRAGMA query_only = ON")  # it never writes, whatever calls it
         self.db.execute("PRAGMA busy_timeout = 5000")
 

@@ -1,4 +1,6 @@
-"""The functions the rest of gigdesk calls to read and write its SQLite database.
+"""The functions the rest of gigdesk calls to read and write its database: Store on SQLite
+here, the same methods on PostgreSQL in storage/postgres.py (the SQL runs on both through
+storage/sql.py).
 
 Store is synchronous and owned by one thread. AsyncStore runs work on that one thread, so
 the event loop never waits on SQLite and writes never contend (the datasette pattern of a
@@ -24,20 +26,40 @@ from storage.ops import Ops
 from storage.retention import Retention
 from storage.schema import migrations
 from storage.stations import StationDirectory
+from storage.sql import SQLiteConnection
 from storage.stats import Stats
 from storage.unanswered import Unanswered
 
 T = TypeVar("T")
 S = TypeVar("S")  # a store object with a close() method
 OPEN_STATES = ("bot", "waiting", "assigned")
+# How long an outbox item being sent is kept from other senders (claim_due_outbox): longer than
+# one WeChat API call with its timeout, short enough that a crash mid-send delays it little.
+OUTBOX_LEASE_SECONDS = 120.0
 
 
 # The methods every rider message goes through use plain SQL rather than sqlite-utils' Table
 # helpers: those check the table and open a savepoint on every call, which was half of the
 # writer thread's time per message (bench/run.py; 151 -> 321 deliveries/s measured side by side).
-def _first(cursor: sqlite3.Cursor) -> dict[str, Any] | None:
+def _first(cursor: sqlite3.Cursor, columns: tuple[str, ...] | None = None) -> dict[str, Any] | None:
+    """The first row as a dict; columns: its column names when known (SELECT * and RETURNING *
+    give the table's, read once per Store), else from the cursor."""
     row = cursor.fetchone()
-    return dict(zip([d[0] for d in cursor.description], row)) if row else None
+    return dict(zip(columns or [d[0] for d in cursor.description], row)) if row else None
+
+
+_CURRENT_CONVERSATION = (f"SELECT * FROM conversations WHERE rider_id = ? AND state IN ({', '.join('?' * len(OPEN_STATES))})"
+                         " ORDER BY id DESC LIMIT 1")
+_INSERT_MESSAGE: dict[tuple[str, ...], str] = {}
+
+
+def fresh_conversation(rider_id: str, now: float) -> dict[str, Any]:
+    """A conversation as Store.new_conversation writes it (id: None until it is written). A
+    rider's first message is decided on this before anything is stored."""
+    return {"id": None, "rider_id": rider_id, "state": "bot", "reason": None, "urgent": 0, "misses": 0,
+            "pending": None, "disclaimer_shown": 0, "assigned_to": None, "created_at": now, "updated_at": now,
+            "closed_at": None, "waiting_since": None, "escalated_at": None, "claimed_at": None, "held_at": None,
+            "context": None}
 
 
 def _columns(fields: dict[str, Any]) -> list[str]:
@@ -56,12 +78,26 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
         # check_same_thread=False because the connection is opened by whoever constructs the
         # Store and then used only from AsyncStore's single worker thread.
         conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self.db = Database(conn)
-        self.db.enable_wal()
+        self.db = SQLiteConnection(conn)
+        conn.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA foreign_keys = ON")
         self.db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; survives a process crash
         self.db.execute("PRAGMA busy_timeout = 5000")
-        migrations.apply(self.db)
+        migrations.apply(Database(conn))
+        self._read_columns()
+
+    def _read_columns(self) -> None:
+        # Every rider message reads these rows: their column names once, not from each cursor.
+        self._columns = {table: self.db.columns(table) for table in ("riders", "conversations")}
+
+    def reopen(self) -> Store:
+        """Another connection to the same database (another process, in tests)."""
+        return Store(self.path)
+
+    def stats_reader(self):
+        """A read-only connection of its own for the dashboard (storage.stats.StatsReader)."""
+        from storage.stats import StatsReader
+        return StatsReader(self.path)
 
     def close(self) -> None:
         self.db.close()
@@ -71,20 +107,21 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
         return self.db.atomic()
 
     # --- deliveries (WeChat retry dedupe) -------------------------------------------------
-    def claim_delivery(self, key: str, rider_id: str, now: float) -> bool:
-        """True for the first delivery of this key, False for a retry."""
+    def claim_delivery(self, key: str, rider_id: str, now: float, replies: list[str] | None = None) -> bool:
+        """True for the first delivery of this key, False for a retry. The replies already
+        decided can be stored with the claim (one statement instead of two)."""
         cursor = self.db.execute(
-            "INSERT OR IGNORE INTO deliveries (key, rider_id, received_at, late) VALUES (?, ?, ?, 0)",
-            [key, rider_id, now])
+            "INSERT INTO deliveries (key, rider_id, received_at, late, replies) VALUES (?, ?, ?, 0, ?)"
+            " ON CONFLICT DO NOTHING",
+            [key, rider_id, now, None if replies is None else json.dumps(replies, ensure_ascii=False)])
         return cursor.rowcount == 1
 
     def delivery(self, key: str) -> dict[str, Any] | None:
-        rows = list(self.db["deliveries"].rows_where("key = ?", [key]))
-        return rows[0] if rows else None
+        return _first(self.db.execute("SELECT * FROM deliveries WHERE key = ?", [key]))
 
     def finish_delivery(self, key: str, replies: list[str], late: bool) -> None:
         self.db.execute("UPDATE deliveries SET replies = ?, late = ? WHERE key = ?",
-                        [json.dumps(replies, ensure_ascii=False), int(late), key])
+                             [json.dumps(replies, ensure_ascii=False), int(late), key])
 
     def mark_delivery_late(self, key: str) -> None:
         self.db["deliveries"].update(key, {"late": 1})
@@ -99,16 +136,17 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
     # --- riders ------------------------------------------------------------------------------
     def touch_rider(self, channel: str, openid: str, now: float, *, from_rider: bool = True) -> dict[str, Any]:
         rider_id = f"{channel}:{openid}"
-        with self.db.atomic():
-            if from_rider:
-                self.db.execute("UPDATE riders SET last_message_at = ? WHERE id = ?", [now, rider_id])
-            self.db.execute(
-                "INSERT OR IGNORE INTO riders (id, channel, openid, first_seen_at, subscribed, last_message_at)"
-                " VALUES (?, ?, ?, ?, 1, ?)", [rider_id, channel, openid, now, now if from_rider else None])
+        if from_rider:  # one statement: insert the rider, or note when they last wrote
+            return _first(self.db.execute(
+                "INSERT INTO riders (id, channel, openid, first_seen_at, subscribed, last_message_at)"
+                " VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (id) DO UPDATE SET last_message_at = excluded.last_message_at"
+                " RETURNING *", [rider_id, channel, openid, now, now]), self._columns["riders"])
+        self.db.execute("INSERT INTO riders (id, channel, openid, first_seen_at, subscribed)"
+                        " VALUES (?, ?, ?, ?, 1) ON CONFLICT DO NOTHING", [rider_id, channel, openid, now])
         return self.rider(rider_id)
 
     def rider(self, rider_id: str) -> dict[str, Any] | None:
-        return _first(self.db.execute("SELECT * FROM riders WHERE id = ?", [rider_id]))
+        return _first(self.db.execute("SELECT * FROM riders WHERE id = ?", [rider_id]), self._columns["riders"])
 
     def set_subscribed(self, rider_id: str, subscribed: bool, now: float) -> None:
         self.db["riders"].update(rider_id, {"subscribed": int(subscribed),
@@ -117,15 +155,27 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
     # --- conversations -----------------------------------------------------------------------
     def open_conversation(self, rider_id: str, now: float) -> dict[str, Any]:
         """The rider's open conversation, or a new one with the bot."""
-        found = _first(self.db.execute(
-            f"SELECT * FROM conversations WHERE rider_id = ? AND state IN ({', '.join('?' * len(OPEN_STATES))})"
-            " ORDER BY id DESC LIMIT 1", [rider_id, *OPEN_STATES]))
-        if found:
-            return found
-        cursor = self.db.execute(
-            "INSERT INTO conversations (rider_id, state, urgent, misses, disclaimer_shown, created_at, updated_at)"
-            " VALUES (?, 'bot', 0, 0, 0, ?, ?)", [rider_id, now, now])
-        return self.conversation(cursor.lastrowid)
+        return self.current_conversation(rider_id) or self.new_conversation(rider_id, now)
+
+    def current_conversation(self, rider_id: str, *, lock: bool = False) -> dict[str, Any] | None:
+        """The rider's open conversation, if any. lock (inside a transaction): nobody else may
+        change it until the commit, so what is written is decided on what is stored. SQLite's
+        one writer already ensures that; on PostgreSQL the row is locked (a caseworker's claim
+        meanwhile waits for the commit, then finds the conversation as this one left it)."""
+        sql = _CURRENT_CONVERSATION + (" FOR UPDATE" if lock and self.db.dialect == "postgresql" else "")
+        return _first(self.db.execute(sql, [rider_id, *OPEN_STATES]), self._columns["conversations"])
+
+    def new_conversation(self, rider_id: str, now: float) -> dict[str, Any]:
+        fresh = fresh_conversation(rider_id, now)
+        del fresh["id"]
+        return _first(self.db.execute(
+            f"INSERT INTO conversations ({', '.join(fresh)}) VALUES ({', '.join('?' * len(fresh))}) RETURNING *",
+            list(fresh.values())), self._columns["conversations"])
+
+    def delivery_view(self, rider_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """What a rider's message is decided on: their row and open conversation (None: none
+        yet), read with no transaction open."""
+        return self.rider(rider_id), self.current_conversation(rider_id)
 
     def conversation(self, conversation_id: int) -> dict[str, Any] | None:
         return _first(self.db.execute("SELECT * FROM conversations WHERE id = ?", [conversation_id]))
@@ -134,7 +184,7 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
         if "pending" in fields and fields["pending"] is not None and not isinstance(fields["pending"], str):
             fields["pending"] = json.dumps(fields["pending"], ensure_ascii=False)
         fields = {**fields, "updated_at": now}
-        assignments = ", ".join(f"[{name}] = ?" for name in _columns(fields))
+        assignments = ", ".join(f'"{name}" = ?' for name in _columns(fields))
         self.db.execute(f"UPDATE conversations SET {assignments} WHERE id = ?", [*fields.values(), conversation_id])
         if fields.get("state") == "closed":  # e.g. the rider's 结束人工 while a person held it
             self.end_claim(conversation_id, now, "closed")
@@ -148,9 +198,12 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
         row = {"conversation_id": conversation["id"], "rider_id": conversation["rider_id"],
                "direction": direction, "created_at": now,
                "sender": fields.pop("sender", "rider" if direction == "in" else "bot"), **fields}
-        names = _columns(row)
-        return self.db.execute(f"INSERT INTO messages ({', '.join(f'[{n}]' for n in names)})"
-                               f" VALUES ({', '.join('?' * len(names))})", list(row.values())).lastrowid
+        names = tuple(_columns(row))
+        sql = _INSERT_MESSAGE.get(names)
+        if sql is None:  # a few shapes only (rider's, bot's, caseworker's): built once each
+            sql = _INSERT_MESSAGE[names] = (f"INSERT INTO messages ({', '.join(f'{chr(34)}{n}{chr(34)}' for n in names)})"
+                                            f" VALUES ({', '.join('?' * len(names))}) RETURNING id")
+        return self.db.execute(sql, list(row.values())).fetchone()[0]
 
     def messages(self, conversation_id: int) -> list[dict[str, Any]]:
         return list(self.db["messages"].rows_where("conversation_id = ?", [conversation_id], order_by="id"))
@@ -179,6 +232,21 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
     def due_outbox(self, now: float, limit: int = 20) -> list[dict[str, Any]]:
         return list(self.db["outbox"].rows_where("state = 'queued' AND next_attempt_at <= ?", [now],
                                                  order_by="next_attempt_at, id", limit=limit))
+
+    def claim_due_outbox(self, now: float, lease_seconds: float = OUTBOX_LEASE_SECONDS) -> dict[str, Any] | None:
+        """The next due queued item, taken for `lease_seconds`: its next_attempt_at moves past the
+        lease, so another process's outbox (or this one's next pass) does not send it meanwhile;
+        if this process dies mid-send, it is due again after the lease. On PostgreSQL the row is
+        locked with SKIP LOCKED, so two instances claiming at once take different items. The row
+        is returned as it was before the lease (its own next_attempt_at)."""
+        skip_locked = " FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
+        with self.transaction():
+            row = _first(self.db.execute(
+                "SELECT * FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?"
+                " ORDER BY next_attempt_at, id LIMIT 1" + skip_locked, [now]))
+            if row is not None:
+                self.db.execute("UPDATE outbox SET next_attempt_at = ? WHERE id = ?", [now + lease_seconds, row["id"]])
+        return row
 
     def next_outbox_time(self) -> float | None:
         rows = list(self.db.query("SELECT MIN(next_attempt_at) AS t FROM outbox WHERE state = 'queued'"))

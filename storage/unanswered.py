@@ -2,10 +2,9 @@
 to an FAQ entry or dismissed (part of Store; see storage.store)."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from sqlite_utils import Database
+from storage.sql import Connection
 
 # The review reads at most this many open rows (the newest), which bounds the grouping's work
 # (see intents.grouping); more open questions than this in the window means the oldest wait.
@@ -14,7 +13,7 @@ RESOLUTIONS = ("added", "dismissed")
 
 
 class Unanswered:
-    db: Database
+    db: Connection
 
     def open_unanswered(self, since: float, limit: int = MAX_ROWS) -> list[dict[str, Any]]:
         """Open rows asked at or after `since`, newest first, at most `limit`."""
@@ -30,10 +29,9 @@ class Unanswered:
 
     def unanswered_statuses(self, ids: list[int]) -> dict[int, str]:
         """{id: status} for those of `ids` that exist."""
-        # json_each takes the whole list as one parameter: no limit on SQLite's host variables.
+        listed, param = self.db.id_list(ids)  # one parameter however many ids
         return {r["id"]: r["status"] for r in self.db.query(
-            "SELECT id, status FROM unanswered WHERE id IN (SELECT value FROM json_each(?))",
-            [json.dumps(ids)])}
+            f"SELECT id, status FROM unanswered WHERE id IN ({listed})", [param])}
 
     def resolve_unanswered(self, ids: list[int], status: str, actor: str, now: float,
                            entry_id: str | None = None) -> int:
@@ -41,8 +39,8 @@ class Unanswered:
         Rows someone else handled meanwhile keep what they were given."""
         if status not in RESOLUTIONS:
             raise ValueError(f"status must be one of {RESOLUTIONS}")
+        listed, param = self.db.id_list(ids)
         cursor = self.db.execute(
             "UPDATE unanswered SET status = ?, handled_by = ?, handled_at = ?, entry_id = ? "
-            "WHERE status = 'open' AND id IN (SELECT value FROM json_each(?))",
-            [status, actor, now, entry_id, json.dumps([int(i) for i in ids])])
+            f"WHERE status = 'open' AND id IN ({listed})", [status, actor, now, entry_id, param])
         return cursor.rowcount

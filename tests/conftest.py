@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import uuid
 import random
 import string
 import time
@@ -97,6 +99,85 @@ class FakeWeChat:
         return self.sent
 
 
+# --- storage backends ------------------------------------------------------------------------
+# A module marked `pytestmark = pytest.mark.both_backends` runs each test that uses the
+# `backend` fixture (directly, or through make_store, database_url, settings, client) once on
+# SQLite and once on PostgreSQL; everything else runs on SQLite. PostgreSQL is the server of
+# GIGDESK_TEST_DATABASE_URL (scripts/test.sh starts a throw-away one), each test in a schema
+# of its own, dropped afterwards.
+BACKENDS = ("sqlite", "postgresql")
+POSTGRES_URL = os.environ.get("GIGDESK_TEST_DATABASE_URL", "")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "both_backends: run the module's storage tests on SQLite and PostgreSQL")
+    config.addinivalue_line("markers", "postgresql_only: what only PostgreSQL does (row locks), on it alone")
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("postgresql_only"):
+        metafunc.parametrize("backend", ["postgresql"], indirect=True)
+    elif metafunc.definition.get_closest_marker("both_backends"):
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def backend(request) -> str:
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def postgres_admin():
+    """A connection to the test server, for making and dropping the tests' schemas."""
+    if not POSTGRES_URL:
+        if os.environ.get("GIGDESK_TEST_REQUIRE_POSTGRESQL"):
+            pytest.fail("GIGDESK_TEST_REQUIRE_POSTGRESQL is set but GIGDESK_TEST_DATABASE_URL is not")
+        pytest.skip("no PostgreSQL: GIGDESK_TEST_DATABASE_URL is not set (scripts/test.sh starts one)")
+    import psycopg
+    conn = psycopg.connect(POSTGRES_URL, autocommit=True)  # unreachable: an error, never a skip
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def database_url(request, backend) -> str:
+    """The database_url setting for this test: empty for SQLite, else a fresh schema's URL."""
+    if backend == "sqlite":
+        yield ""
+        return
+    from psycopg.conninfo import make_conninfo
+    admin = request.getfixturevalue("postgres_admin")
+    schema = "t_" + uuid.uuid4().hex[:16]
+    admin.execute(f"CREATE SCHEMA {schema}")
+    yield make_conninfo(POSTGRES_URL, options=f"-c search_path={schema}")
+    # Connections a test left open would hold locks the DROP waits for: end them first.
+    admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                  " WHERE pid != pg_backend_pid() AND datname = current_database() AND state = 'idle in transaction'")
+    admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def make_store(database_url, tmp_path):
+    """make_store(path=None): a Store on this test's backend (path: the SQLite file, by default
+    tmp_path/data/gigdesk.db). Each is closed after the test."""
+    from storage import open_store
+    opened = []
+
+    def make(path: Path | None = None):
+        store = open_store(database_url, path or tmp_path / "data" / "gigdesk.db")
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        try:
+            store.close()
+        except Exception:
+            pass
+
+
 @pytest.fixture(autouse=True)
 def no_request_ends_in_a_500(request, caplog):
     """Across the whole suite: bot.app's last-resort middleware logs "unhandled error" for
@@ -123,9 +204,9 @@ async def fake_wechat(aiohttp_server) -> FakeWeChat:
 
 
 @pytest.fixture
-def settings(tmp_path, fake_wechat) -> Settings:
+def settings(tmp_path, fake_wechat, database_url) -> Settings:
     return Settings(wechat_token=TOKEN, wechat_appid=APPID, wechat_secret="test-secret",
-                    wechat_api_base=fake_wechat.url, data_dir=str(tmp_path / "data"),
+                    wechat_api_base=fake_wechat.url, data_dir=str(tmp_path / "data"), database_url=database_url,
                     knowledge_poll_seconds=0.2)
 
 

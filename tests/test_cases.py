@@ -9,10 +9,13 @@ import json
 import random
 import re
 
+import pytest
+
 from bot.app import EVIDENCE, STORE
 from tests.conftest import send_text, signed_query, wechat_xml
 
 NUMBER = re.compile(r"GH-\d{4}-\d{4}")
+pytestmark = pytest.mark.both_backends
 
 
 async def send_image(client, openid: str) -> str:

@@ -6,9 +6,12 @@ import asyncio
 import time
 
 import aiohttp
+import pytest
 
 from bot.app import ESCALATOR, OUTBOX, STORE, create_app
 from tests.conftest import Console, add_user, on_db, send_text
+
+pytestmark = pytest.mark.both_backends
 
 
 async def waiting_id(console: Console, rider_text: str) -> int:
@@ -352,3 +355,19 @@ async def test_live_events_announce_new_conversations(client, console):
         await send_text(client, "转人工", openid="o_live")
         second = await next_event(stream)
         assert "event: changed" in second and first != second
+
+
+@pytest.mark.postgresql_only
+async def test_live_events_announce_what_a_rider_wrote_to_another_instance(client, console, aiohttp_client, settings):
+    """Two instances sharing PostgreSQL: a console page open on the first hears of a rider's
+    message the second took (LISTEN/NOTIFY, storage.postgres.ChangeFeed)."""
+    from bot.app import CHANGE_FEED
+    other = await aiohttp_client(create_app(settings))
+    li = await console("li")
+    async with li.session.get(li.base + "/api/events") as stream:
+        first = await next_event(stream)
+        await asyncio.sleep(0.3)  # both instances are listening by now
+        await send_text(other, "转人工", openid="o_live_elsewhere")
+        second = await asyncio.wait_for(next_event(stream), 10)
+        assert "event: changed" in second and first != second
+    assert client.app[CHANGE_FEED].heard >= 1

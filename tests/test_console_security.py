@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from bot.app import STORE
 from tests.conftest import PASSWORD, Console, add_user, send_text
+
+pytestmark = pytest.mark.both_backends
 
 # Every route refusing anonymous and wrong-role requests is proved by enumeration in
 # tests/test_security.py.

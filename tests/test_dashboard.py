@@ -24,6 +24,7 @@ from tests.conftest import Console, add_user, send_text, signed_query, wechat_xm
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
+pytestmark = pytest.mark.both_backends
 ANSWER, OTHER_ANSWER = "押金不给退怎么办", "工资被拖欠怎么办"  # pay-deposit, pay-withheld
 CLARIFY = "众包的能不能进工会 我们又不算哪个公司的"  # unsure: a menu, union-who-can-join first
 FALLBACK = "今天晚上吃什么好"
@@ -117,9 +118,9 @@ async def test_a_day_is_the_unions_calendar_day_not_the_utc_day(client, console)
     assert one_day["totals"]["messages"] == 3 and one_day["days"][0]["date"] == "2026-03-10"
 
 
-def test_summer_time_days_are_bucketed_by_the_local_calendar(tmp_path):
+def test_summer_time_days_are_bucketed_by_the_local_calendar(make_store):
     """Europe/Berlin goes from +01:00 to +02:00 at 01:00 UTC on 2026-03-29."""
-    store = Store(tmp_path / "g.db")
+    store = make_store()
     berlin = ZoneInfo("Europe/Berlin")
 
     def message(local: str) -> None:
@@ -337,7 +338,7 @@ async def test_every_role_sees_the_page_with_strict_headers(client, console):
 
 # --- fast on a big database ----------------------------------------------------------------------
 
-def test_every_query_reads_an_index_range_not_the_table(tmp_path):
+def test_every_query_reads_an_index_range_not_the_table(tmp_path):  # SQLite's plans
     store = Store(tmp_path / "g.db")
     statements: list[str] = []
     store.db.conn.set_trace_callback(statements.append)

@@ -9,6 +9,8 @@ from bot.app import ENGINE, STORE
 from intents.matcher import Thresholds
 from tests.conftest import send_text
 
+pytestmark = pytest.mark.both_backends
+
 
 def conversation(client, openid):
     store = client.app[STORE].store

@@ -15,6 +15,8 @@ from bot.console.faq_editing import FAQ_EDITING, EditRefused
 from knowledge import editor
 from tests.conftest import send_text
 
+pytestmark = pytest.mark.both_backends
+
 KNOWLEDGE = Path(__file__).parent.parent / "knowledge"
 DEPOSIT_QUESTION = "押金不给退怎么办"
 NEW_ANSWER = "押金的事：先保存收据和转账记录，再书面要求退还。需要帮忙，拨打 {{ union_hotline }}。"

@@ -35,6 +35,7 @@ from tests.test_cli import clean_env, free_port, wait_for
 KNOWLEDGE = Path(__file__).parent.parent / "knowledge"
 OPENID = "oGigdeskOpsTestRider00000001"  # 28 characters, like WeChat's openids
 OTHER_OPENID = "oGigdeskOpsTestRider00000002"
+pytestmark = pytest.mark.both_backends
 assert len(OPENID) == len(OTHER_OPENID) == 28
 
 
@@ -70,10 +71,16 @@ async def test_readyz_is_ready_and_its_write_check_leaves_no_trace(client):
 
 
 async def test_readyz_names_the_database_while_another_process_holds_the_write_lock(client, settings):
-    # What an IT person causes by leaving `sqlite3 gigdesk.db` open inside BEGIN IMMEDIATE.
-    other = sqlite3.connect(settings.db_path, isolation_level=None)
-    try:
+    # What an IT person causes by leaving `sqlite3 gigdesk.db` open inside BEGIN IMMEDIATE (on
+    # PostgreSQL: a psql session holding a lock on the table the check writes to).
+    if settings.database_url:
+        other = client.app[STORE].store.reopen().db.conn
+        other.execute("BEGIN")
+        other.execute("LOCK TABLE audit IN EXCLUSIVE MODE")
+    else:
+        other = sqlite3.connect(settings.db_path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
+    try:
         resp = await client.get("/readyz")
         assert resp.status == 503
         body = await resp.json()
@@ -174,6 +181,11 @@ async def test_metrics_show_webhook_latency_and_matcher_outcomes(client):
     outcomes = {dict(labels)["outcome"]: v for (name, labels), v in samples.items()
                 if name == "gigdesk_engine_outcomes_total"}
     assert outcomes == {"answer": 1, "fallback": 1, "emergency": 1, "handoff": 1}
+    # one at a time here: each message its own transaction; nothing left waiting
+    assert value(samples, "gigdesk_deliveries_written_total") == 4
+    assert value(samples, "gigdesk_delivery_batches_total") == 4
+    assert value(samples, "gigdesk_deliveries_waiting") == 0
+    assert value(samples, "gigdesk_reading_cache_misses_total") > 0
 
 
 async def test_metrics_show_the_handoff_queue_and_its_oldest_wait(client):

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.app import OUTBOX, STORE, create_app
 from tests.conftest import on_db, send_text
+
+pytestmark = pytest.mark.both_backends
 
 
 async def wait_state(app, item_id, state, timeout=10.0):

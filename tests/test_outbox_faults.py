@@ -18,6 +18,8 @@ from bot.app import OUTBOX, STORE, create_app
 from bot.wechat_api import WeChatAPI
 from tests.conftest import APPID, Console, add_user, on_db, send_text
 
+pytestmark = pytest.mark.both_backends
+
 CLIENT_TIMEOUT = 0.5  # the outbox's WeChat client gives up after this; the fake's slow answer is later
 SLOW = CLIENT_TIMEOUT * 2
 FAILURES = ("errcode", "busy", "http500", "reset", "timeout")

@@ -19,9 +19,9 @@ NOW = 1_800_000_000.0
 T = NOW - 10 * DAY  # when the riders of the forget tests wrote
 
 
-def everything(db: sqlite_utils.Database) -> dict[str, list[dict]]:
+def everything(db) -> dict[str, list[dict]]:
     """Every row of every table about riders, to compare before and after."""
-    return {table: list(db[table].rows_where(order_by="rowid")) for table in TABLES}
+    return {table: list(db[table].rows_where(order_by=db[table].pk)) for table in TABLES}
 
 
 def mentions(row: dict, marker: str) -> bool:
@@ -44,6 +44,18 @@ def add_case(store: Store, rider_id: str, conversation_id: int | None, number: s
                                           "media_id": f"media-{marker}-{i}", "file": file,
                                           "state": "saved" if file else "pending", "created_at": updated_at})
     return case_id
+
+
+def refuse_deleting_riders(store: Store) -> type[Exception]:
+    """A trigger that makes deleting a riders row fail; the error it raises."""
+    if store.db.dialect == "sqlite":
+        store.db.execute("CREATE TRIGGER keep_riders BEFORE DELETE ON riders BEGIN SELECT RAISE(ABORT, 'no'); END")
+        return sqlite3.IntegrityError
+    import psycopg
+    store.db.execute("CREATE FUNCTION keep_riders() RETURNS trigger LANGUAGE plpgsql AS"
+                     " 'BEGIN RAISE EXCEPTION ''no''; END'")
+    store.db.execute("CREATE TRIGGER keep_riders BEFORE DELETE ON riders FOR EACH ROW EXECUTE FUNCTION keep_riders()")
+    return psycopg.errors.RaiseException
 
 
 def add_rider(store: Store, openid: str, number: str, files: list[str | None], channel: str = "wechat") -> str:
@@ -70,11 +82,12 @@ def add_rider(store: Store, openid: str, number: str, files: list[str | None], c
     return rider_id
 
 
+pytestmark = pytest.mark.both_backends
+
+
 @pytest.fixture
-def store(tmp_path):
-    store = Store(tmp_path / "data" / "gigdesk.db")
-    yield store
-    store.close()
+def store(make_store):
+    return make_store()
 
 
 # --- forget ------------------------------------------------------------------------------------
@@ -95,7 +108,8 @@ def test_forget_deletes_every_row_of_the_rider_and_nothing_of_the_other(store):
         # the other rider's rows are all there, unchanged
         assert after[table] == [row for row in before[table] if not mentions(row, "oAAAA")], table
         assert after[table], f"{table}: the other rider's rows are gone too"
-    assert list(store.db.execute("PRAGMA foreign_key_check").fetchall()) == []
+    if store.db.dialect == "sqlite":  # PostgreSQL checks foreign keys at every statement
+        assert list(store.db.execute("PRAGMA foreign_key_check").fetchall()) == []
 
 
 def test_forget_is_audited_without_the_openid(store):
@@ -128,8 +142,7 @@ def test_forget_is_one_transaction(store):
     rider = add_rider(store, "oAAAAAAAAAAAAAAAAAAAAAAAAAAA", "GH-2611-0001", ["case-1/a.jpg"])
     before = everything(store.db)
     # The riders row goes last; refusing it must leave everything deleted before it in place.
-    store.db.execute("CREATE TRIGGER keep_riders BEFORE DELETE ON riders BEGIN SELECT RAISE(ABORT, 'no'); END")
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(refuse_deleting_riders(store)):
         store.forget_rider(rider, "li", NOW)
     assert everything(store.db) == before
     assert store.audit_log() == []
@@ -222,7 +235,8 @@ def test_purge_removes_old_closed_things_and_keeps_open_recent_and_linked_ones(s
     assert [r["rider_id"] for r in store.db["unanswered"].rows] == ["wechat:o_recent"]
     assert rider_ids(store) == {"wechat:o_open", "wechat:o_case", "wechat:o_recent", "wechat:o_closed_recently",
                                 "wechat:o_two", "wechat:o_silent_new"}
-    assert list(store.db.execute("PRAGMA foreign_key_check").fetchall()) == []
+    if store.db.dialect == "sqlite":  # PostgreSQL checks foreign keys at every statement
+        assert list(store.db.execute("PRAGMA foreign_key_check").fetchall()) == []
 
     entries = store.audit_log()
     assert [(e["actor"], e["action"]) for e in entries] == [("purge", "purge")]
@@ -247,8 +261,7 @@ def test_purge_never_touches_an_open_case_even_if_old(store):
 
 def test_purge_is_one_transaction(store, aged):
     before = everything(store.db)
-    store.db.execute("CREATE TRIGGER keep_riders BEFORE DELETE ON riders BEGIN SELECT RAISE(ABORT, 'no'); END")
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(refuse_deleting_riders(store)):
         store.purge(CUTOFF, NOW)
     assert everything(store.db) == before
     assert store.audit_log() == []

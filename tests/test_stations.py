@@ -4,7 +4,9 @@ command into a real SQLite file, then riders' locations and questions through th
 time in Asia/Shanghai, so "open now" and "closed now" hold whenever the suite runs."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import random
 from zoneinfo import ZoneInfo
 
@@ -13,12 +15,13 @@ import pytest
 from bot.app import STORE, create_app
 from bot.cli import main
 from stations.geo import haversine_m, wgs84_to_gcj02
-from tests.conftest import reply_content, send_text, signed_query, wechat_xml
+from tests.conftest import on_db, reply_content, send_text, signed_query, wechat_xml
 
 ZONE = ZoneInfo("Asia/Shanghai")
 HEADER = "name,address,lat,lng,hours,services,phone,city,district,updated\n"
 # The sample location message (tests/data/wechat/location.xml): 上海人民广场.
 HERE = (31.230416, 121.473701)
+pytestmark = pytest.mark.both_backends
 
 
 def closed_now() -> str:
@@ -48,7 +51,27 @@ def run(capsys, *args) -> tuple[int, str, str]:
 
 
 def import_into(capsys, settings, path, *flags) -> tuple[int, str, str]:
-    return run(capsys, "stations", "import", str(path), "--data-dir", settings.data_dir, *flags)
+    with database_env(settings):
+        return run(capsys, "stations", "import", str(path), "--data-dir", settings.data_dir, *flags)
+
+
+def export_from(capsys, settings, *flags) -> tuple[int, str, str]:
+    with database_env(settings):
+        return run(capsys, "stations", "export", "--data-dir", settings.data_dir, *flags)
+
+
+@contextlib.contextmanager
+def database_env(settings):
+    """The command line on the test's backend: GIGDESK_DATABASE_URL as a deployment sets it."""
+    old = os.environ.get("GIGDESK_DATABASE_URL")
+    os.environ["GIGDESK_DATABASE_URL"] = settings.database_url
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["GIGDESK_DATABASE_URL"]
+        else:
+            os.environ["GIGDESK_DATABASE_URL"] = old
 
 
 async def send_location(client, lat: float, lng: float, openid: str = "o_rider_1", label: str = "当前位置") -> str:
@@ -90,7 +113,7 @@ def test_a_file_with_errors_imports_nothing_and_lists_every_bad_row(settings, tm
         assert f"第 {line} 行" in err and why in err, (line, why, err)
     assert "第 2 行" not in err
     assert "nothing imported" in err
-    code, out, err = run(capsys, "stations", "export", "--data-dir", settings.data_dir)
+    code, out, err = export_from(capsys, settings)
     assert out.strip().lstrip("\ufeff").splitlines()[1:] == []  # nothing was imported
 
 
@@ -99,7 +122,7 @@ def test_good_rows_only_imports_the_good_ones(settings, tmp_path, capsys):
     code, out, err = import_into(capsys, settings, directory(tmp_path, rows), "--good-rows-only")
     assert code == 0, err
     assert "2 added" in out and "1 bad row(s) left out" in out and "第 3 行" in err
-    code, out, _ = run(capsys, "stations", "export", "--data-dir", settings.data_dir)
+    code, out, _ = export_from(capsys, settings)
     assert "好驿站" in out and "又一个好驿站" in out and "怪服务驿站" not in out
 
 
@@ -110,7 +133,7 @@ def test_chinese_headers_a_bom_and_a_round_trip_through_export(settings, tmp_pat
     assert code == 0, err
     assert "备注" in err  # the unused column is named, not silently dropped
     out_file = tmp_path / "out.csv"
-    code, _, _ = run(capsys, "stations", "export", "--data-dir", settings.data_dir, "--out", str(out_file))
+    code, _, _ = export_from(capsys, settings, "--out", str(out_file))
     exported = out_file.read_text("utf-8")
     assert exported.startswith("\ufeffname,address,lat,lng")
     assert "饮水、如厕、充电" in exported  # synonyms stored as the vocabulary's names
@@ -131,7 +154,7 @@ def test_export_defuses_spreadsheet_formulas(settings, tmp_path, capsys):
     code, out, err = import_into(capsys, settings, directory(tmp_path, row.replace(",", "，", 0)))
     # the name with a formula is a name like any other; on the way out it cannot run
     assert code == 0, err
-    _, out, _ = run(capsys, "stations", "export", "--data-dir", settings.data_dir)
+    _, out, _ = export_from(capsys, settings)
     assert "'@SUM(A1)" in out and "\n=" not in out and ",=" not in out
 
 
@@ -292,7 +315,9 @@ async def test_the_web_chat_location_button_sends_the_phone_position_in_a_real_b
     gcj = wgs84_to_gcj02(*wgs)
     app = create_app(settings)
     server = await aiohttp_server(app, host="127.0.0.1", port=0)
-    app[STORE].store.import_stations([{
+    # On the database thread: the escalator, started with the server, may be in a transaction
+    # on the same connection (PostgreSQL refused the interleaving; SQLite let it pass).
+    await on_db(app, app[STORE].store.import_stations, [{
         "name": "门口驿站", "address": "门口路1号", "lat": round(gcj[0], 6), "lng": round(gcj[1], 6),
         "hours": "24小时", "services": "充电", "phone": "", "city": "上海", "district": "黄浦区",
         "updated": "2026-11-01", "open_to_all": 1, "enabled": 1}], "test", 0)
@@ -316,17 +341,16 @@ async def test_the_web_chat_location_button_sends_the_phone_position_in_a_real_b
             await browser.close()
 
 
-def test_the_nearest_stations_of_a_dense_directory_are_the_truly_nearest(tmp_path):
+def test_the_nearest_stations_of_a_dense_directory_are_the_truly_nearest(tmp_path, make_store):
     """Past NEAR_LIMIT stations in the radius, SQLite's flat-earth ordering picks which become
     rows: the three nearest must still be exactly those a full haversine sort gives."""
-    from storage import Store
     from storage.stations import NEAR_LIMIT
     rng = random.Random(3)
     rows = [{"name": f"站{i}", "address": f"路{i}号", "lat": round(HERE[0] + rng.uniform(-0.02, 0.02), 6),
              "lng": round(HERE[1] + rng.uniform(-0.02, 0.02), 6), "hours": "24小时", "services": "饮水",
              "phone": "", "city": "上海", "district": "黄浦区", "updated": "2026-11-01", "open_to_all": 1,
              "enabled": 1} for i in range(NEAR_LIMIT * 3)]
-    store = Store(tmp_path / "dense.db")
+    store = make_store(tmp_path / "dense.db")
     try:
         store.import_stations(rows, "test", 0)
         near = store.stations_near(*HERE, 5000)

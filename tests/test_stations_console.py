@@ -9,6 +9,8 @@ from bot.app import SETTINGS, STORE
 from tests.conftest import reply_content, signed_query, wechat_xml
 from tests.test_console_browser import CHROMIUM, browser, desk, log_in, open_page  # noqa: F401 (fixtures)
 
+pytestmark = pytest.mark.both_backends
+
 HEADER = "name,address,lat,lng,hours,services,phone,city,district,updated\n"
 ROW = "人民广场驿站,西藏中路1号,31.2320,121.4740,24小时,饮水、如厕,021-1,上海,黄浦区,2026-11-01\n"
 

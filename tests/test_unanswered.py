@@ -16,6 +16,7 @@ from intents.grouping import Question, group_questions
 from tests.conftest import send_text
 
 KNOWLEDGE = Path(__file__).parent.parent / "knowledge"
+pytestmark = pytest.mark.both_backends
 
 # Questions this FAQ cannot answer (checked against the real matcher in the first API test).
 BATTERY = ["电动车电池在哪里换便宜", "电动车电池哪里换便宜啊", "电动车的电池在哪换便宜"]
@@ -91,7 +92,7 @@ def settings(settings, tmp_path):
     return settings.with_overrides(knowledge_dir=str(target), knowledge_poll_seconds=0.05)
 
 
-def rows(client, where: str = "1", args=()) -> list[dict]:
+def rows(client, where: str = "TRUE", args=()) -> list[dict]:
     return list(client.app[STORE].store.db.query(f"SELECT * FROM unanswered WHERE {where} ORDER BY id", list(args)))
 
 
@@ -190,9 +191,8 @@ async def test_dismiss_takes_the_group_out_and_records_who(client, console):
     assert [r["handled_by"] for r in rows(client, "status = 'dismissed'")] == ["wang"] * 3
 
 
-def test_resolve_unanswered_only_touches_open_rows(tmp_path):
-    from storage import Store
-    store = Store(tmp_path / "gigdesk.db")
+def test_resolve_unanswered_only_touches_open_rows(make_store):
+    store = make_store()
     for i in range(3):
         store.record_unanswered(i, "wechat:o", f"问题{i}", f"问题{i}", "fallback", None, None, 100.0 + i)
     assert store.resolve_unanswered([1], "dismissed", "li", 200.0) == 1

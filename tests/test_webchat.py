@@ -12,6 +12,8 @@ import pytest
 from bot.app import STORE, create_app
 from storage import web_visitor_id
 
+pytestmark = pytest.mark.both_backends
+
 API = "/chat/api/messages"
 DEPOSIT = "押金不给退怎么办"
 HANDOFF_TEXT = "已经帮你转给工作人员"  # knowledge/messages.yaml: handoff

@@ -11,6 +11,8 @@ from wechatpy.crypto import WeChatCrypto
 from bot.app import ENGINE, STORE, create_app
 from tests.conftest import AES_KEY, APPID, TOKEN, reply_content, send_text, sign, signed_query, wechat_xml
 
+pytestmark = pytest.mark.both_backends
+
 
 async def post(client, xml: str | bytes, **query):
     body = xml.encode() if isinstance(xml, str) else xml
@@ -162,13 +164,13 @@ async def test_event_retries_deduped_by_openid_time_and_event(client):
 async def test_slow_answer_goes_through_customer_service_api(aiohttp_client, settings, fake_wechat):
     app = create_app(settings.with_overrides(reply_deadline=0.3))
     engine = app[ENGINE]
-    real_handle = engine.handle
+    real_decide = engine.decide
 
-    def slow_handle(store, inbound):
+    def slow_decide(turn):
         time.sleep(0.8)  # the database thread is busy, e.g. under a burst of messages
-        return real_handle(store, inbound)
+        return real_decide(turn)
 
-    engine.handle = slow_handle
+    engine.decide = slow_decide
     client = await aiohttp_client(app)
     xml = wechat_xml("text", openid="o_slow", content="押金不给退怎么办", msgid="31337")
     resp = await post(client, xml)
@@ -190,21 +192,19 @@ async def test_slow_answer_goes_through_customer_service_api(aiohttp_client, set
 async def test_a_late_answer_pending_at_shutdown_is_queued_before_the_database_closes(aiohttp_client, settings):
     app = create_app(settings.with_overrides(reply_deadline=0.2))
     engine, store = app[ENGINE], app[STORE].store
-    real_handle = engine.handle
+    real_decide = engine.decide
 
-    def slow_handle(store, inbound):
+    def slow_decide(turn):
         time.sleep(0.6)  # still working when the server is told to stop
-        return real_handle(store, inbound)
+        return real_decide(turn)
 
-    engine.handle = slow_handle
+    engine.decide = slow_decide
     client = await aiohttp_client(app)
     xml = wechat_xml("text", openid="o_stopping", content="押金不给退怎么办", msgid="4242")
     assert await (await post(client, xml)).text() == "success"  # WeChat was told "later"
-    path = store.path
     await client.close()  # shutdown: cleanup runs now, while the answer is still being worked out
 
-    from storage import Store
-    reopened = Store(path)
+    reopened = store.reopen()
     queued = list(reopened.db.query("SELECT text FROM outbox WHERE openid = 'o_stopping'"))
     reopened.close()
     assert len(queued) == 1 and "押金" in queued[0]["text"]
@@ -339,10 +339,10 @@ async def test_unknown_message_type_recorded_and_answered_success(client):
 async def test_an_internal_failure_still_answers_success_and_is_logged(client, caplog):
     engine = client.app[ENGINE]
 
-    def broken(store, inbound):
+    def broken(turn):
         raise RuntimeError("simulated bug")
 
-    engine.handle = broken
+    engine.decide = broken
     resp = await post(client, wechat_xml("text", openid="o_bug"))
     # WeChat shows riders "该公众号暂时无法提供服务" for anything but XML or success
     assert resp.status == 200 and await resp.text() == "success"

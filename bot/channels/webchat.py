@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import jinja2
 from aiohttp import web
 
-from bot.delivery import handle_delivery
+from bot.delivery import Deliveries
 from bot.conversation import Engine, Inbound
 from bot.httputil import BadRequest, json_error, parse_id, parse_json, same_origin
 from bot.ratelimit import RateLimit
@@ -54,6 +54,11 @@ class WebChat:
     per_address: RateLimit = field(default_factory=lambda: RateLimit(120, 60.0))
     new_per_address: RateLimit = field(default_factory=lambda: RateLimit(10, 3600.0))
     _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    deliveries: Deliveries | None = None  # shared with the WeChat webhook (create_app); else its own
+
+    def __post_init__(self) -> None:
+        if self.deliveries is None:
+            self.deliveries = Deliveries(self.store, self.engine)
 
     async def page(self, request: web.Request) -> web.Response:
         # The greeting comes from messages.yaml like every other system message; WeChat's says
@@ -106,7 +111,7 @@ class WebChat:
             inbound = Inbound("web", visitor, "text", time.time(), text=text)
         # The client's id makes a re-sent message (flaky mobile network) count once.
         key = f"w:{visitor}:{client_id or secrets.token_hex(8)}"
-        outcome = await self.store.run(handle_delivery, self.store.store, self.engine, key, inbound)
+        outcome = await self.deliveries.deliver(key, inbound)
         if not outcome.retry:
             self.on_change()
         response.text = json.dumps({"reply": outcome.reply_text, "outcome": outcome.reply.outcome

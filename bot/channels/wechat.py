@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from bot.channels import wechat_protocol as proto
-from bot.delivery import Outcome, handle_delivery
+from bot.delivery import Deliveries, Outcome
 from bot.conversation import Engine, Inbound
 from bot.outbox import Outbox
 from bot.settings import Settings
@@ -34,9 +34,14 @@ class Webhook:
     outbox: Outbox
     safe_mode: proto.SafeMode | None = None
     on_change: Callable[[], None] = lambda: None  # tells open console pages
+    deliveries: Deliveries | None = None  # shared with the web chat (create_app); else its own
     # Keys whose answer missed the deadline and goes through the customer-service API.
     _late: set[str] = field(default_factory=set)
-    _tasks: set[asyncio.Task] = field(default_factory=set)
+    _tasks: set[asyncio.Future] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.deliveries is None:
+            self.deliveries = Deliveries(self.store, self.engine)
 
     async def verify(self, request: web.Request) -> web.Response:
         q = request.query
@@ -95,7 +100,7 @@ class Webhook:
         return proto.parse(xml), nonce
 
     async def _answer_in_time(self, key: str, inbound: Inbound, remaining: float) -> str | None:
-        task = asyncio.ensure_future(self.store.run(handle_delivery, self.store.store, self.engine, key, inbound))
+        task = self.deliveries.submit(key, inbound)
         try:
             outcome = await asyncio.wait_for(asyncio.shield(task), max(remaining, 0))
         except asyncio.TimeoutError:

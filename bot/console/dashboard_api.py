@@ -158,7 +158,7 @@ def setup(app: web.Application, pages: Pages, store: AsyncStore, engine: Engine,
 
     async def reader(app: web.Application) -> AsyncIterator[None]:
         # Opened at start-up, after the Store has brought the schema up to date.
-        dashboard.reader = AsyncStore(StatsReader(store.store.path))
+        dashboard.reader = AsyncStore(store.store.stats_reader())
         yield
         await dashboard.reader.close()
         dashboard.reader = None

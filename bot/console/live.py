@@ -21,8 +21,20 @@ class Hub:
         self.version = 0
         self.closed = False
         self._moved = asyncio.Event()
+        # Told of every change made here, to pass on to other processes sharing the database
+        # (storage.postgres.ChangeFeed); None with SQLite, where this process is the only one.
+        self.on_local_change: Callable[[], None] | None = None
 
     def changed(self) -> None:
+        self._move()
+        if self.on_local_change is not None and not self.closed:
+            self.on_local_change()
+
+    def changed_elsewhere(self) -> None:
+        """Another process changed something: wake the pages, announce nothing."""
+        self._move()
+
+    def _move(self) -> None:
         self.version += 1
         self._moved.set()
         self._moved = asyncio.Event()
@@ -30,7 +42,7 @@ class Hub:
     def close(self) -> None:
         """At shutdown: wake every listener so its stream ends."""
         self.closed = True
-        self.changed()
+        self._move()
 
     async def wait_past(self, version: int, timeout: float) -> int:
         if self.version == version and not self.closed:

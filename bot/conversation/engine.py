@@ -1,14 +1,14 @@
 """The conversation engine: one inbound message in, the reply (if any) out.
 
-Channel adapters turn requests into Inbound; the engine records the message, reads it as one
-Turn through an ordered list of policies (the first that answers wins), stores what that
-policy decided (apply.py) and records the reply. It never sees XML or HTTP. Engine.handle
-runs on the database thread (see storage.AsyncStore), so one rider's messages are handled
-one at a time."""
+Channel adapters turn requests into Inbound; the engine reads it as one Turn through an
+ordered list of policies (the first that answers wins: decide, which writes nothing), then
+records the message, stores what that policy decided (apply.py) and the reply (record). It
+never sees XML or HTTP. Both run on the database thread (see storage.AsyncStore and
+bot/delivery.py), deciding outside the write transaction and recording inside it."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.brain import Brain
@@ -39,24 +39,34 @@ class Engine:
         self.context = context  # variables for templates: union_hotline, union_name
         self.thresholds = thresholds
         self.office_hours = office_hours  # None: people are always on duty
-        # Told every decision (None: nothing said), e.g. for /metrics. Runs on the database
-        # thread inside the delivery's transaction, so it must be quick and must not raise.
+        # Told every decision once it is stored (None: nothing said), e.g. for /metrics. Runs on
+        # the database thread, so it must be quick and must not raise.
         self.observe: Callable[[Reply | None], None] = lambda reply: None
         # The union's station directory (bot/stations_desk.py), set by create_app; None: the
         # knowledge files' answers only.
         self.stations: StationDesk | None = None
 
     def handle(self, store: Store, inbound: Inbound) -> Reply | None:
+        """Read, decide and store one message in the caller's transaction. The webhook does the
+        same in two steps (bot/delivery.py): deciding before its transaction, recording in it."""
         now = inbound.received_at
         rider = store.touch_rider(inbound.channel, inbound.openid, now)
-        conversation = store.open_conversation(rider["id"], now)
+        turn = self.turn(store, inbound, store.open_conversation(rider["id"], now))
+        reply = self.record(store, turn, self.fit_channel(turn, self.decide(turn)))
+        self.observe(reply)
+        return reply
+
+    def turn(self, store: Store, inbound: Inbound, conversation: Mapping[str, Any]) -> Turn:
+        return Turn(inbound, conversation, self, self.brain, store)
+
+    def record(self, store: Store, turn: Turn, decision: Decision) -> Reply | None:
+        """Stores the message, what was decided (apply.py) and the reply; turn.conversation must
+        be the stored one (its id). The caller tells observe once the transaction has committed."""
+        inbound, conversation, now = turn.inbound, turn.conversation, turn.now
         message_id = store.add_message(conversation, "in", now, kind=inbound.kind,
                                        text=inbound.text or inbound.event_key or None,
                                        media_id=inbound.media_id or None)
-        turn = Turn(inbound, conversation, self, self.brain, store)
-        decision = self.fit_channel(turn, self.decide(turn))
         reply = apply(store, turn, decision, message_id)
-        self.observe(reply)
         if reply is None:
             return None
         out_id = store.add_message(conversation, "out", now, kind="text", text=reply.text,

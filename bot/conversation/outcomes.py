@@ -25,6 +25,19 @@ def about(entry_id: str, words: str, now: float) -> str:
 def answer(turn: Turn, entry: Entry, score: float | None, outcome: str, asked: str = "") -> Decision:
     """The entry's answer, with its next steps as numbered choices. asked: the rider's words this
     answer was found for, kept so a follow-up can be read against them."""
+    shown = bool(turn.conversation["disclaimer_shown"])
+    # The same for every rider for one version of the knowledge: rendered once, remembered.
+    text, steps = turn.brain.memo.get(("answer", entry.id, shown, *turn.engine.context.items()),
+                                      lambda: _answer_text(turn, entry, shown))
+    fields = {"misses": 0, "pending": None, "context": about(entry.id, asked or entry.title, turn.now)}
+    if steps:
+        fields["pending"] = {"choices": list(steps)}
+    if not shown:
+        fields["disclaimer_shown"] = 1
+    return changing(Reply(text, outcome, entry.id, score, answered=entry.id), **fields)
+
+
+def _answer_text(turn: Turn, entry: Entry, disclaimer_shown: bool) -> tuple[str, tuple[str, ...]]:
     kb = turn.brain.kb
     text = kb.render_answer(entry, turn.engine.context)
     if entry.needs_human:
@@ -33,14 +46,11 @@ def answer(turn: Turn, entry: Entry, score: float | None, outcome: str, asked: s
         text += "\n" + turn.render("case_offer")
     steps = [e for e in (kb.entry(i) for i in dict.fromkeys(entry.related.values()))
              if e and e.id != entry.id][:NEXT_STEPS]
-    fields = {"misses": 0, "pending": None, "context": about(entry.id, asked or entry.title, turn.now)}
     if steps:
         text += "\n\n" + turn.render("next_steps", steps=[e.title for e in steps])
-        fields["pending"] = {"choices": [e.id for e in steps]}
-    if not turn.conversation["disclaimer_shown"]:
+    if not disclaimer_shown:
         text += "\n" + turn.render("disclaimer")
-        fields["disclaimer_shown"] = 1
-    return changing(Reply(text, outcome, entry.id, score, answered=entry.id), **fields)
+    return text, tuple(e.id for e in steps)
 
 
 def emergency(turn: Turn, danger: Danger) -> Decision:
