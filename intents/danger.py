@@ -9,7 +9,6 @@ only things that keep a match from counting are (1) figures of speech removed be
 喘不上气). Self-harm and a plea for help are never set aside by (2)."""
 from __future__ import annotations
 
-
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
