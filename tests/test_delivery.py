@@ -28,20 +28,27 @@ async def until(condition) -> None:
         await asyncio.sleep(0.01)
 
 
+def hold_decisions(engine) -> tuple[threading.Event, threading.Event]:
+    """Every decision of this engine waits (on the database thread) until release is set;
+    entered is set once one has begun."""
+    real_decide, entered, release = engine.decide, threading.Event(), threading.Event()
+
+    def held_decide(turn):
+        entered.set()
+        release.wait(30)
+        return real_decide(turn)
+
+    engine.decide = held_decide
+    return entered, release
+
+
 def in_messages(store, rider_id: str) -> list[dict]:
     return [r for r in store.rider_messages(rider_id) if r["direction"] == "in"]
 
 
 async def test_a_retry_arriving_while_the_first_is_decided_gets_the_same_reply_once(client):
     engine, store = client.app[ENGINE], client.app[STORE].store
-    real_decide, entered, release = engine.decide, threading.Event(), threading.Event()
-
-    def held_decide(turn):
-        entered.set()
-        release.wait(30)  # the first delivery is being decided when its retry arrives
-        return real_decide(turn)
-
-    engine.decide = held_decide
+    entered, release = hold_decisions(engine)  # the first delivery is being decided when its retry arrives
     xml = wechat_xml("text", openid="o_retry_mid", content="押金不给退怎么办", msgid="777001")
     first = asyncio.ensure_future(post(client, xml))
     await until(entered.is_set)
@@ -235,15 +242,7 @@ async def test_a_retry_landing_on_another_instance_gets_the_same_reply_once(aioh
     waiting for another's uncommitted one: tests/test_storage_backends.py.)"""
     from bot.app import create_app
     first, second = await aiohttp_client(create_app(settings)), await aiohttp_client(create_app(settings))
-    engine = first.app[ENGINE]
-    real_decide, entered, release = engine.decide, threading.Event(), threading.Event()
-
-    def held_decide(turn):
-        entered.set()
-        release.wait(30)
-        return real_decide(turn)
-
-    engine.decide = held_decide
+    entered, release = hold_decisions(first.app[ENGINE])
     xml = wechat_xml("text", openid="o_two_instances", content="押金不给退怎么办", msgid="778001")
     original = asyncio.ensure_future(post(first, xml))
     await until(entered.is_set)
