@@ -125,8 +125,30 @@ class SQLiteConnection(Connection):
 
     @contextlib.contextmanager
     def atomic(self):
-        # As sqlite-utils' atomic(): a savepoint, which outside a transaction opens one.
-        name = f"gigdesk_{self._depth}"
+        if self._depth == 0:
+            # The outermost block takes the write lock at once (BEGIN IMMEDIATE). A deferred
+            # transaction that reads first and writes later fails outright (SQLITE_BUSY, no
+            # busy_timeout wait) when another process committed in between: with several
+            # workers on one file, an outbox claim or a delivery's re-check would then error
+            # instead of waiting its turn. Readers are never blocked by it (WAL).
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                try:
+                    yield
+                except BaseException:
+                    self.conn.execute("ROLLBACK")
+                    raise
+                try:
+                    self.conn.execute("COMMIT")
+                except BaseException:  # a failed COMMIT (disk full) leaves the transaction open
+                    if self.conn.in_transaction:
+                        self.conn.execute("ROLLBACK")
+                    raise
+            finally:
+                self._depth = 0
+            return
+        name = f"gigdesk_{self._depth}"  # nested: a savepoint, undone alone
         self.conn.execute(f"SAVEPOINT {name}")
         self._depth += 1
         try:

@@ -127,6 +127,35 @@ def test_an_outbox_item_is_taken_by_one_sender_and_due_again_after_its_lease(mak
     assert second.claim_due_outbox(81.0)["id"] == a  # the first sender died: due after its lease
 
 
+
+def test_a_transaction_that_reads_then_writes_is_not_failed_by_another_connections_commit(make_store):
+    """Two workers on one database: one reads in its transaction (as an outbox claim or a
+    delivery's re-check does), the other commits a write meanwhile, then the first writes.
+    On SQLite a deferred transaction would fail there ("database is locked", with no wait);
+    the first must finish, and the other's write must be kept too."""
+    first, second = make_store(), make_store()
+    first.touch_rider("wechat", "o_t", 1.0)
+    read, results = threading.Event(), {}
+
+    def other_worker() -> None:
+        read.wait(10)
+        try:
+            results["id"] = second.enqueue_outbox("wechat:o_t", "o_t", "from the other worker", None, 5.0)
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            results["error"] = exc
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    with first.transaction():
+        assert first.next_outbox_time() is None
+        read.set()
+        time.sleep(0.3)  # the other worker's write is made (or waits) meanwhile
+        mine = first.enqueue_outbox("wechat:o_t", "o_t", "mine", None, 10.0)
+    thread.join(10)
+    assert "error" not in results, results
+    assert {first.outbox_item(mine)["text"], first.outbox_item(results["id"])["text"]} == \
+        {"mine", "from the other worker"}
+
 @pytest.mark.postgresql_only
 def test_concurrent_senders_skip_a_row_another_holds(make_store):
     """PostgreSQL's SKIP LOCKED: a sender inside its claim does not block the other. (SQLite
