@@ -45,13 +45,15 @@ class Escalator:
 
         def mark() -> list[dict]:
             store = self.store.store
+            marked = []
             with store.transaction():
-                overdue = store.overdue_waiting(now, self.after, self.urgent_after)
-                for conversation in overdue:
-                    store.mark_escalated(conversation["id"], now)
-                    store.audit("system", "escalate", f"conversation:{conversation['id']}", now,
-                                urgent=conversation["urgent"])
-            return overdue
+                for conversation in store.overdue_waiting(now, self.after, self.urgent_after):
+                    # Another worker or instance may be marking the same ones: each is announced once.
+                    if store.mark_escalated(conversation["id"], now):
+                        marked.append(conversation)
+                        store.audit("system", "escalate", f"conversation:{conversation['id']}", now,
+                                    urgent=conversation["urgent"])
+            return marked
         overdue = await self.store.run(mark)
         if overdue:
             self.on_change()

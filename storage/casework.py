@@ -137,5 +137,10 @@ class Casework:
             " AND waiting_since <= ? - CASE WHEN urgent = 1 THEN ? ELSE ? END ORDER BY id",
             [now, urgent_after, after]))
 
-    def mark_escalated(self, conversation_id: int, now: float) -> None:
-        self.db.execute("UPDATE conversations SET escalated_at = ? WHERE id = ?", [now, conversation_id])
+    def mark_escalated(self, conversation_id: int, now: float) -> bool:
+        """False when another process marked it first (or it was taken meanwhile): the update
+        is conditional, so several instances checking at once announce each conversation once."""
+        cursor = self.db.execute(
+            "UPDATE conversations SET escalated_at = ? WHERE id = ? AND state = 'waiting' AND escalated_at IS NULL",
+            [now, conversation_id])
+        return cursor.rowcount == 1

@@ -156,6 +156,32 @@ def test_a_transaction_that_reads_then_writes_is_not_failed_by_another_connectio
     assert {first.outbox_item(mine)["text"], first.outbox_item(results["id"])["text"]} == \
         {"mine", "from the other worker"}
 
+def test_an_overdue_conversation_is_marked_escalated_by_one_of_two_instances(make_store):
+    """Both escalators read the same overdue conversation; whichever marks second waits for
+    the other's commit and then finds it marked, so the WeCom group hears of it once."""
+    first, second = make_store(), make_store()
+    first.touch_rider("wechat", "o_e", 1.0)
+    conversation = first.new_conversation("wechat:o_e", 1.0)
+    first.update_conversation(conversation["id"], 1.0, state="waiting", waiting_since=1.0)
+    seen, results = threading.Event(), {}
+
+    def other_escalator() -> None:
+        seen.wait(10)
+        with second.transaction():
+            overdue = second.overdue_waiting(1000.0, 60.0, 60.0)
+            results["marked"] = [c["id"] for c in overdue if second.mark_escalated(c["id"], 1000.0)]
+
+    thread = threading.Thread(target=other_escalator)
+    thread.start()
+    with first.transaction():
+        overdue = first.overdue_waiting(1000.0, 60.0, 60.0)
+        seen.set()
+        time.sleep(0.3)  # the other reads the same row meanwhile (PostgreSQL) or waits (SQLite)
+        mine = [c["id"] for c in overdue if first.mark_escalated(c["id"], 1000.0)]
+    thread.join(10)
+    assert sorted(mine + results["marked"]) == [conversation["id"]]  # one of them, once
+
+
 @pytest.mark.postgresql_only
 def test_concurrent_senders_skip_a_row_another_holds(make_store):
     """PostgreSQL's SKIP LOCKED: a sender inside its claim does not block the other. (SQLite
