@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 
 import aiohttp
@@ -36,7 +37,7 @@ class EvidenceFetcher:
     async def fetch_pending(self) -> int:
         if self.api is None:
             return 0
-        items = await self.store.run(self.store.store.pending_evidence)
+        items = await self.store.run(self.store.store.claim_pending_evidence, time.time())
         for item in items:
             await self._fetch(item)
         return len(items)
@@ -46,12 +47,14 @@ class EvidenceFetcher:
         try:
             body, kind = await self.api.get_media(item["media_id"])
         except WeChatAPIError as exc:
-            if exc.code in (-1, 45009):
-                return  # busy: the next round tries again
+            if exc.code in (-1, 45009):  # busy: the next round (of any worker) tries again
+                await self.store.run(lambda: store.update_evidence(item["id"], fetching_until=None))
+                return
             error = f"微信错误 {exc.code}：{exc.message}"[:200]
             await self.store.run(lambda: store.update_evidence(item["id"], state="failed", error=error))
             return
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            await self.store.run(lambda: store.update_evidence(item["id"], fetching_until=None))
             return
         if len(body) > MAX_BYTES:
             await self.store.run(lambda: store.update_evidence(item["id"], state="failed", error="文件太大"))

@@ -10,6 +10,8 @@ from storage.sql import Connection
 STATUSES = ("new", "accepted", "in_progress", "referred", "resolved", "closed")
 FINISHED = ("resolved", "closed")
 CASE_FILTERS = ("status", "kind", "platform", "city", "assigned_to")
+# Longer than a fetch can take (WeChat's media download, 10 MB at most, then the write).
+EVIDENCE_LEASE_SECONDS = 300.0
 
 
 class Cases:
@@ -84,8 +86,22 @@ class Cases:
         rows = list(self.db["case_evidence"].rows_where("id = ?", [evidence_id], limit=1))
         return rows[0] if rows else None
 
-    def pending_evidence(self, limit: int = 10) -> list[dict[str, Any]]:
-        return list(self.db["case_evidence"].rows_where("state = 'pending'", order_by="id", limit=limit))
+    def claim_pending_evidence(self, now: float, lease_seconds: float = EVIDENCE_LEASE_SECONDS,
+                               limit: int = 10) -> list[dict[str, Any]]:
+        """Files still to fetch from WeChat, taken for `lease_seconds` by this process: another
+        worker's fetcher skips them meanwhile (and on PostgreSQL does not wait for the rows),
+        and they are due again if this one dies before saving them."""
+        skip_locked = " FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
+        with self.db.atomic():
+            rows = list(self.db.query(
+                "SELECT * FROM case_evidence WHERE state = 'pending'"
+                " AND (fetching_until IS NULL OR fetching_until <= ?) ORDER BY id LIMIT ?" + skip_locked,
+                [now, limit]))
+            if rows:
+                sql, ids = self.db.id_list([row["id"] for row in rows])
+                self.db.execute(f"UPDATE case_evidence SET fetching_until = ? WHERE id IN ({sql})",
+                                [now + lease_seconds, ids])
+        return rows
 
     def update_evidence(self, evidence_id: int, **fields: Any) -> None:
         self.db["case_evidence"].update(evidence_id, fields)

@@ -361,3 +361,10 @@ def m010_stations(db: Database) -> None:
         "after": str,
     }, pk="id")
     db["station_changes"].create_index(["station_id", "id"])
+
+
+@migrations()
+def m011_evidence_lease(db: Database) -> None:
+    # Until when a pending file is being fetched by one process: several workers (or hosts)
+    # then fetch each rider's photo once, and a fetcher that died is replaced after the lease.
+    db["case_evidence"].add_column("fetching_until", float)

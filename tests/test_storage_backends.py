@@ -156,6 +156,20 @@ def test_a_transaction_that_reads_then_writes_is_not_failed_by_another_connectio
     assert {first.outbox_item(mine)["text"], first.outbox_item(results["id"])["text"]} == \
         {"mine", "from the other worker"}
 
+def test_a_riders_photo_is_fetched_by_one_worker_and_due_again_after_its_lease(make_store):
+    first, second = make_store(), make_store()
+    first.touch_rider("wechat", "o_p", 1.0)
+    conversation = first.new_conversation("wechat:o_p", 1.0)
+    message = first.add_message(conversation, "in", 1.0, kind="image", text="[图片]")
+    case = first.create_case("wechat:o_p", conversation["id"], {"kind": "fine"}, False, 1.0)
+    photo = first.add_evidence(case["id"], message, "image", "MEDIA_1", 1.0)
+    assert [e["id"] for e in first.claim_pending_evidence(10.0, lease_seconds=300)] == [photo]
+    assert second.claim_pending_evidence(20.0) == []  # the other worker leaves it alone
+    assert [e["id"] for e in second.claim_pending_evidence(311.0)] == [photo]  # the first one died
+    second.update_evidence(photo, state="saved", file="1/1.jpg")
+    assert first.claim_pending_evidence(1000.0) == []
+
+
 def test_an_overdue_conversation_is_marked_escalated_by_one_of_two_instances(make_store):
     """Both escalators read the same overdue conversation; whichever marks second waits for
     the other's commit and then finds it marked, so the WeCom group hears of it once."""
