@@ -51,7 +51,7 @@ ENGINE = web.AppKey("engine", Engine)
 OUTBOX = web.AppKey("outbox", Outbox)
 WATCHER = web.AppKey("watcher", KnowledgeWatcher)
 HUB = web.AppKey("hub", Hub)
-CHANGE_FEED = web.AppKey("change_feed", object)  # storage.postgres.ChangeFeed, with database_url only
+CHANGE_FEED = web.AppKey("change_feed", object)  # storage.live.SQLiteChangeFeed or storage.postgres.ChangeFeed
 AUTH = web.AppKey("auth", Auth)
 ESCALATOR = web.AppKey("escalator", Escalator)
 EVIDENCE = web.AppKey("evidence", EvidenceFetcher)
@@ -175,10 +175,9 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
 
     app.on_shutdown.append(begin_stopping)
 
-    feed = None
-    if settings.database_url:
-        from storage.postgres import ChangeFeed
-        feed = app[CHANGE_FEED] = ChangeFeed(settings.database_url)
+    # Other processes may share the database (workers, instances on other hosts, a `gigdesk`
+    # command): console pages here hear of their changes too.
+    feed = app[CHANGE_FEED] = store.store.change_feed()
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession()
@@ -188,9 +187,8 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
         escalator.session = session
         background = [asyncio.create_task(watcher.run()), asyncio.create_task(outbox.run()),
                       asyncio.create_task(escalator.run()), asyncio.create_task(evidence.run())]
-        if feed is not None:  # other processes may share the database: their changes too
-            hub.on_local_change = feed.announce_soon
-            background.append(asyncio.create_task(feed.run(hub.changed_elsewhere)))
+        hub.on_local_change = feed.announce_soon
+        background.append(asyncio.create_task(feed.run(hub.changed_elsewhere)))
         yield
         await webhook.drain()  # answers that missed WeChat's deadline are queued before the database closes
         for task in background:
@@ -199,9 +197,8 @@ def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Appli
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await session.close()
-        if feed is not None:
-            hub.on_local_change = None
-            await feed.close()
+        hub.on_local_change = None
+        await feed.close()
         await store.close()
         auth.checks.close()
 

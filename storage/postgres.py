@@ -44,6 +44,9 @@ class PostgresStore(Store):
     def stats_reader(self) -> PostgresStatsReader:
         return PostgresStatsReader(self.url)
 
+    def change_feed(self) -> ChangeFeed:
+        return ChangeFeed(self.url)
+
 
 class PostgresStatsReader(StatsReader):
     """The dashboard's own read-only connection, as StatsReader is for SQLite."""

@@ -99,6 +99,12 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
         from storage.stats import StatsReader
         return StatsReader(self.path)
 
+    def change_feed(self):
+        """How console pages of this process hear of other processes' changes
+        (storage.live.SQLiteChangeFeed; on PostgreSQL storage.postgres.ChangeFeed)."""
+        from storage.live import SQLiteChangeFeed
+        return SQLiteChangeFeed(self.path)
+
     def close(self) -> None:
         self.db.close()
 

@@ -357,10 +357,10 @@ async def test_live_events_announce_new_conversations(client, console):
         assert "event: changed" in second and first != second
 
 
-@pytest.mark.postgresql_only
 async def test_live_events_announce_what_a_rider_wrote_to_another_instance(client, console, aiohttp_client, settings):
-    """Two instances sharing PostgreSQL: a console page open on the first hears of a rider's
-    message the second took (LISTEN/NOTIFY, storage.postgres.ChangeFeed)."""
+    """Two instances sharing one database (workers on one SQLite file, or hosts on PostgreSQL):
+    a console page open on the first hears of a rider's message the second took
+    (storage.live.SQLiteChangeFeed's data_version, storage.postgres.ChangeFeed's NOTIFY)."""
     from bot.app import CHANGE_FEED
     other = await aiohttp_client(create_app(settings))
     li = await console("li")

@@ -22,7 +22,8 @@ class Hub:
         self.closed = False
         self._moved = asyncio.Event()
         # Told of every change made here, to pass on to other processes sharing the database
-        # (storage.postgres.ChangeFeed); None with SQLite, where this process is the only one.
+        # (storage.postgres.ChangeFeed's NOTIFY); None with SQLite, whose commits announce
+        # themselves (storage.live.SQLiteChangeFeed).
         self.on_local_change: Callable[[], None] | None = None
 
     def changed(self) -> None:
