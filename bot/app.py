@@ -31,6 +31,7 @@ from bot.console import unanswered_api
 from bot.conversation import Engine
 from bot.delivery import Deliveries
 from bot.httputil import BadRequest, behind_proxy
+from bot.logs import quiet_malformed_requests
 from bot.escalation import Escalator
 from bot.evidence import EvidenceFetcher
 from bot.office_hours import OfficeHours
@@ -114,6 +115,7 @@ async def to_chat(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings, kb: KnowledgeBase | None = None) -> web.Application:
+    quiet_malformed_requests()  # however the app is served: a client's bad bytes get no traceback
     kb = kb or load_or_fail(settings.knowledge_dir)
     office_hours = OfficeHours.parse(settings.office_hours, settings.timezone)
     engine = Engine(build_brain(kb, settings.reading_cache), template_context(settings), office_hours=office_hours)

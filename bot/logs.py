@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import os
 import re
 import sys
 from typing import IO, Any
@@ -84,6 +85,45 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class MalformedRequestFilter(logging.Filter):
+    """On aiohttp's server logger: a request that is not valid HTTP (a NUL byte or a bare CR
+    in a header, a line too long) is the client's fault and gets a 400 from aiohttp; it was
+    logged as an ERROR with a traceback, so any client could fill the log with them. It
+    becomes one WARNING line, without the request's bytes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and 400 <= (exc.code or 400) < 500:
+            # What went wrong, without what the client sent (it follows a colon, if at all).
+            reason = (exc.message or "").strip().split(":")[0].splitlines()[0][:80] if exc.message else ""
+            peer = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg, record.args = "refused a malformed HTTP request from %s: %s (%s)", \
+                (peer, type(exc).__name__, reason)
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_malformed_requests() -> None:
+    """Installs MalformedRequestFilter on aiohttp's server logger, once."""
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequestFilter) for f in server_log.filters):
+        server_log.addFilter(MalformedRequestFilter())
+
+
+class WorkerField(logging.Filter):
+    """With `gigdesk serve --workers N`, each line says which worker wrote it."""
+
+    def __init__(self, worker: str):
+        super().__init__()
+        self.worker = worker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.worker = self.worker
+        return True
+
+
 def configure_logging(log_format: str = "json", stream: IO[str] | None = None,
                       level: int = logging.INFO) -> logging.Handler:
     """One handler on the root logger, writing to standard error (systemd's journal keeps it),
@@ -91,10 +131,15 @@ def configure_logging(log_format: str = "json", stream: IO[str] | None = None,
     if log_format not in FORMATS:
         raise ValueError(f"log_format must be one of {', '.join(FORMATS)}, got {log_format!r}")
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    worker = os.environ.get("GIGDESK_WORKER", "")  # set by bot.workers' supervisor
+    text_format = TEXT_FORMAT.replace("%(name)s", f"worker {worker} %(name)s") if worker else TEXT_FORMAT
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(text_format))
+    if worker:
+        handler.addFilter(WorkerField(worker))
     handler.addFilter(RiderIdFilter())  # before the MaskingFilter install_masking adds
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level)
     install_masking(root)
+    quiet_malformed_requests()
     return handler

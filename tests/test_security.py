@@ -269,3 +269,26 @@ async def test_every_read_and_the_log_in_form_take_broken_percent_escapes_withou
                                            "Cookie": "gigdesk_login=%ED%A0%80"}) as resp:
             assert resp.status < 500
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+@pytest.mark.parametrize("header", [b"X-Note: a\x00b", b"X-Note: a\rb", b"X-" + b"n" * 9000 + b": 1"],
+                         ids=["nul", "bare-cr", "too-long"])
+async def test_a_malformed_request_gets_a_400_and_one_warning_line_no_traceback(aiohttp_server, settings,
+                                                                                 caplog, header):
+    """Bytes any client can send that are not HTTP: aiohttp answers 400, and the log gets one
+    WARNING line without the bytes, not an ERROR with a traceback."""
+    import asyncio
+    import logging
+    server = await aiohttp_server(create_app(settings))
+    caplog.set_level(logging.DEBUG)
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + header + b"\r\n\r\n")
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    assert status_line.split()[1:2] == [b"400"], status_line
+    await asyncio.sleep(0.1)
+    server_lines = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert [r.levelname for r in server_lines] == ["WARNING"], [r.getMessage() for r in server_lines]
+    assert server_lines[0].exc_info is None and "malformed HTTP request" in server_lines[0].getMessage()
+    assert "\x00" not in server_lines[0].getMessage() and "nnnn" not in server_lines[0].getMessage()
