@@ -45,6 +45,9 @@ class Escalator:
 
         def mark() -> list[dict]:
             store = self.store.store
+            # Most checks find nobody overdue: they take no transaction (nor SQLite's write lock).
+            if not store.overdue_waiting(now, self.after, self.urgent_after):
+                return []
             marked = []
             with store.transaction():
                 for conversation in store.overdue_waiting(now, self.after, self.urgent_after):

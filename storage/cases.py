@@ -91,12 +91,13 @@ class Cases:
         """Files still to fetch from WeChat, taken for `lease_seconds` by this process: another
         worker's fetcher skips them meanwhile (and on PostgreSQL does not wait for the rows),
         and they are due again if this one dies before saving them."""
+        pending = ("SELECT * FROM case_evidence WHERE state = 'pending'"
+                   " AND (fetching_until IS NULL OR fetching_until <= ?) ORDER BY id LIMIT ?")
+        if not list(self.db.query(pending, [now, 1])):  # most polls: no transaction, no write lock
+            return []
         skip_locked = " FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
         with self.db.atomic():
-            rows = list(self.db.query(
-                "SELECT * FROM case_evidence WHERE state = 'pending'"
-                " AND (fetching_until IS NULL OR fetching_until <= ?) ORDER BY id LIMIT ?" + skip_locked,
-                [now, limit]))
+            rows = list(self.db.query(pending + skip_locked, [now, limit]))
             if rows:
                 sql, ids = self.db.id_list([row["id"] for row in rows])
                 self.db.execute(f"UPDATE case_evidence SET fetching_until = ? WHERE id IN ({sql})",

@@ -245,11 +245,14 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
         if this process dies mid-send, it is due again after the lease. On PostgreSQL the row is
         locked with SKIP LOCKED, so two instances claiming at once take different items. The row
         is returned as it was before the lease (its own next_attempt_at)."""
+        due = "SELECT * FROM outbox WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1"
+        # Most polls find nothing due: they are answered without a transaction, so an idle
+        # sender never waits for (or takes) SQLite's write lock.
+        if _first(self.db.execute(due, [now])) is None:
+            return None
         skip_locked = " FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
         with self.transaction():
-            row = _first(self.db.execute(
-                "SELECT * FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?"
-                " ORDER BY next_attempt_at, id LIMIT 1" + skip_locked, [now]))
+            row = _first(self.db.execute(due + skip_locked, [now]))
             if row is not None:
                 self.db.execute("UPDATE outbox SET next_attempt_at = ? WHERE id = ?", [now + lease_seconds, row["id"]])
         return row
