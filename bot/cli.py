@@ -22,36 +22,65 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from bot.app import create_app
+    from bot.app import STORE, create_app
     from bot.logs import configure_logging
 
     settings = _settings(args)
     validate_settings(settings)
     configure_logging(settings.log_format)  # riders hashed, phone and ID numbers masked
+    workers = settings.workers if args.workers is None else args.workers
+    if workers < 1:
+        raise SettingsError(f"--workers must be at least 1, got {workers}")
+    if workers > 1:
+        return _serve_workers(args, settings, workers)
     app = create_app(settings)
+    if not args.reuse_port:  # a worker of --workers N: its supervisor has said all this
+        _say_serving(settings)
+        if settings.demo:
+            _demo_account(app[STORE].store)
+            _demo_stations(app[STORE].store)
+    # On SIGTERM or SIGINT run_app stops listening, runs on_shutdown (bot.health), gives requests
+    # in progress shutdown_timeout seconds, then runs cleanup, and returns: exit status 0.
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None,
+                shutdown_timeout=settings.shutdown_timeout, reuse_port=args.reuse_port or None)
+    return 0
+
+
+def _say_serving(settings: Settings, workers: int = 1) -> None:
     print(f"gigdesk serving: web chat at http://{settings.host}:{settings.port}/chat, "
           f"console at /console, WeChat webhook at /wechat; data in "
           # never the URL itself: it may carry a password
           f"{'PostgreSQL (database_url)' if settings.database_url else settings.db_path}"
+          + (f"; {workers} workers" if workers > 1 else "")
           + (" [demo mode: token gigdesk-demo]" if settings.demo else ""), flush=True)
-    if settings.demo:
-        _demo_account(app)
-        _demo_stations(app)
-    # On SIGTERM or SIGINT run_app stops listening, runs on_shutdown (bot.health), gives requests
-    # in progress shutdown_timeout seconds, then runs cleanup, and returns: exit status 0.
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None,
-                shutdown_timeout=settings.shutdown_timeout)
-    return 0
 
 
-def _demo_account(app: web.Application) -> None:
+def _serve_workers(args: argparse.Namespace, settings: Settings, workers: int) -> int:
+    """bot.workers: a supervisor starting `workers` processes on one address."""
+    from bot.workers import Supervisor, port_free_for_workers, worker_argv
+    from storage import open_store
+
+    problem = port_free_for_workers(settings.host, settings.port)
+    if problem:
+        raise SettingsError(problem)
+    # The schema is made (or upgraded) here, once, before the workers open the database together.
+    store = open_store(settings.database_url, settings.db_path)
+    try:
+        _say_serving(settings, workers)
+        if settings.demo:
+            _demo_account(store)
+            _demo_stations(store)
+    finally:
+        store.close()
+    return Supervisor(workers, worker_argv(args), settings.shutdown_timeout).run()
+
+
+def _demo_account(store) -> None:
     """So that trying gigdesk shows the console too: a one-off admin when there is no account."""
     import secrets
 
-    from bot.app import STORE
     from bot.console.auth import hash_password
 
-    store = app[STORE].store
     if store.users():
         return
     password = secrets.token_urlsafe(12)
@@ -59,14 +88,13 @@ def _demo_account(app: web.Application) -> None:
     print(f"demo console account: demo / {password} (create real ones with `gigdesk user add`)", flush=True)
 
 
-def _demo_stations(app: web.Application) -> None:
+def _demo_stations(store) -> None:
     """Demo mode only: a few example stations, marked so every reply naming them says 示例数据."""
-    from bot.app import STORE
     from stations.csvfile import parse_csv
     from stations.samples import SAMPLE_CSV
 
     rows = [r.fields() for r in parse_csv(SAMPLE_CSV).rows]
-    if app[STORE].store.load_sample_stations(rows, time.time()):
+    if store.load_sample_stations(rows, time.time()):
         print(f"demo stations: {len(rows)} example stations near 上海人民广场 (marked 示例数据)", flush=True)
 
 
@@ -452,6 +480,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--demo", action="store_true", help="demo token, no WeChat credentials needed")
+    serve.add_argument("--workers", type=int, help="processes serving the address (default: the workers setting, 1)")
+    # Set by the supervisor of --workers N on each worker: bind with SO_REUSEPORT (bot.workers).
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
 
     chat = sub.add_parser("chat", parents=[common], help="talk to the bot in the terminal")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import time
 from collections.abc import Iterator
 
@@ -102,6 +103,10 @@ class Metrics:
         self.outbox_items = Gauge("gigdesk_outbox_messages", "Outbox messages by state (queued: to send; "
                                   "held: until the rider writes again; failed: never sent)", ["state"],
                                   registry=registry)
+        # With `gigdesk serve --workers N` a scrape reaches one worker, and every counter here is
+        # that worker's own: this says which (bot.workers sets GIGDESK_WORKER; 0 alone).
+        Gauge("gigdesk_worker", "The worker of this host that answered this scrape", ["worker"],
+              registry=registry).labels(worker=os.environ.get("GIGDESK_WORKER", "0")).set(1)
         self._request_children: dict[tuple[str, str, str], Counter] = {}
         self._outcome_children: dict[str, Counter] = {}
         engine.observe = self.count_outcome

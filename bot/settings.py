@@ -43,6 +43,8 @@ class Settings:
                                   "messages.yaml, faq/).")
     host: str = _setting("127.0.0.1", "Address to listen on.")
     port: int = _setting(8080, "Port to listen on.")
+    workers: int = _setting(1, "Processes serving the address on this host (`gigdesk serve --workers N`); about "
+                            "one per core. They share the database; see \"Several workers\" in the README.")
     reply_deadline: float = _setting(4.0, "Seconds to wait for an answer before replying 'success' and sending "
                                      "it through the customer-service API (WeChat gives up after 5 s).")
     timestamp_tolerance: int = _setting(300, "Seconds a signed request's timestamp may differ from our clock.")

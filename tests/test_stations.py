@@ -291,7 +291,7 @@ async def test_the_web_chat_asks_for_the_location_button(client, tmp_path, capsy
 async def test_demo_examples_are_marked_and_never_shown_outside_demo_mode(aiohttp_client, settings):
     from bot.cli import _demo_stations
     demo_app = create_app(settings.with_overrides(demo=True))
-    _demo_stations(demo_app)
+    _demo_stations(demo_app[STORE].store)
     demo = await aiohttp_client(demo_app)
     reply = await send_location(demo, *HERE)
     assert "示例驿站" in reply and "示例数据" in reply
