@@ -15,7 +15,14 @@ in flight, the server gets SIGKILL and WeChat comes back. After the restart:
   second stored message; messages that got no answer are stored exactly once when retried;
 - the outbox resumes: every caseworker reply reaches WeChat exactly once, in the order written.
 
-tests/test_crash.py runs the same scenario at a small scale in the suite."""
+With --servers 2, two `gigdesk serve` processes share the database (the same SQLite file, or
+PostgreSQL with --database-url) and the messages are spread over both. One of them is
+killed; the other keeps answering. The retries of the killed one's messages are sent to the
+survivor (WeChat's retry reaching another instance), and must be recognised there, before
+the killed one is started again. Both outboxes run, and each reply must still arrive once.
+
+tests/test_crash.py runs the same scenario at a small scale in the suite, on both backends
+and with two processes."""
 from __future__ import annotations
 
 import argparse
@@ -95,25 +102,31 @@ def free_port() -> int:
 class Server:
     """`gigdesk serve` as a subprocess, restartable on the same data directory and port."""
 
-    def __init__(self, data_dir: Path, api_base: str):
-        self.data_dir = data_dir
+    def __init__(self, data_dir: Path, api_base: str, database_url: str = "", name: str = "server",
+                 serve_args: tuple[str, ...] = ()):
+        self.data_dir, self.name, self.serve_args = data_dir, name, serve_args
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "WECHAT_TOKEN": TOKEN, "WECHAT_APPID": APPID, "WECHAT_SECRET": SECRET,
                     "WECHAT_API_BASE": api_base, "GIGDESK_KNOWLEDGE_POLL_SECONDS": "3600",
-                    "GIGDESK_OFFICE_HOURS": "always", "PYTHONUNBUFFERED": "1"}
+                    "GIGDESK_OFFICE_HOURS": "always", "PYTHONUNBUFFERED": "1",
+                    "GIGDESK_DATABASE_URL": database_url}
         self.env.pop("WECHAT_AES_KEY", None)
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
+    def _log(self, start: int) -> Path:
+        return self.data_dir / f"{self.name}-{start}.log"
+
     async def start(self, timeout: float = 60.0) -> float:
         """Start and wait until the webhook answers; seconds it took."""
         self.starts += 1
-        log = open(self.data_dir / f"server-{self.starts}.log", "wb")
+        log = open(self._log(self.starts), "wb")
         started = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--data-dir", str(self.data_dir)], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+             "--data-dir", str(self.data_dir), *self.serve_args], cwd=ROOT, env=self.env, stdout=log,
+            stderr=subprocess.STDOUT)
         log.close()
         async with aiohttp.ClientSession() as session:
             while True:
@@ -146,8 +159,7 @@ class Server:
                 self.proc.wait()
 
     def log_tail(self, lines: int = 30) -> str:
-        text = "".join((self.data_dir / f"server-{i}.log").read_text("utf-8", "replace")
-                       for i in range(1, self.starts + 1))
+        text = "".join(self._log(i).read_text("utf-8", "replace") for i in range(1, self.starts + 1))
         return "\n".join(text.splitlines()[-lines:])
 
 
@@ -158,11 +170,11 @@ def signed_query(timestamp: str | None = None, nonce: str | None = None) -> str:
                                    "nonce": nonce, "openid": "o"})
 
 
-def add_caseworker(data_dir: Path, name: str) -> None:
+def add_caseworker(data_dir: Path, database_url: str, name: str) -> None:
     """Straight into the database before the first start, as `gigdesk user add` would."""
     from bot.console.auth import hash_password
-    from storage import Store
-    store = Store(data_dir / "gigdesk.db")
+    from storage import open_store
+    store = open_store(database_url, data_dir / "gigdesk.db")
     store.add_user(name, "caseworker", hash_password(PASSWORD), time.time())
     store.close()
 
@@ -177,6 +189,7 @@ class Message:
     xml: bytes
     status: int | None = None  # None: no answer (the server died first)
     reply: str | None = None
+    answered_by: str = ""
 
     @property
     def key(self) -> str:
@@ -209,31 +222,35 @@ async def post(session: aiohttp.ClientSession, base: str, message: Message) -> t
         return resp.status, await resp.text()
 
 
-async def load_until_killed(server: Server, messages: list[Message], concurrency: int, kill_at: float) -> int:
-    """Send every message, `concurrency` at a time; SIGKILL the server once kill_at of them have
-    been answered. Returns how many requests were in flight at the kill."""
+async def load_until_killed(servers: list[Server], messages: list[Message], concurrency: int,
+                            kill_at: float) -> int:
+    """Send every message, `concurrency` at a time, each to one of the servers; SIGKILL the
+    first server once kill_at of them have been answered. The others keep being
+    sent theirs. Returns how many requests were in flight to the killed one at the kill."""
+    server = servers[0]
     answered = 0
     in_flight = 0
     at_kill = -1
     kill_now = asyncio.Event()
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(session: aiohttp.ClientSession, message: Message) -> None:
+    async def one(session: aiohttp.ClientSession, message: Message, target: Server) -> None:
         nonlocal answered, in_flight
         async with gate:
-            if at_kill >= 0:
+            if at_kill >= 0 and target is server:
                 return  # the server is gone; WeChat would retry later
-            in_flight += 1
+            in_flight += target is server
             try:
-                status, body = await post(session, server.base, message)
+                status, body = await post(session, target.base, message)
                 message.status, message.reply = status, reply_content(body) if status == 200 else None
+                message.answered_by = target.name
                 answered += 1
                 if answered >= kill_at * len(messages):
                     kill_now.set()
             except (aiohttp.ClientError, asyncio.TimeoutError):
                 pass
             finally:
-                in_flight -= 1
+                in_flight -= target is server
 
     async def killer() -> None:
         nonlocal at_kill
@@ -244,7 +261,10 @@ async def load_until_killed(server: Server, messages: list[Message], concurrency
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         kill_task = asyncio.create_task(killer())
-        await asyncio.gather(*(one(session, m) for m in messages))
+        # Each rider's messages go to either server at random (seeded): a conversation is
+        # written by both processes in turn, as behind nginx.
+        await asyncio.gather(*(one(session, m, servers[random.Random(i).randrange(len(servers))])
+                               for i, m in enumerate(messages)))
         if not kill_task.done():  # everything was answered before the threshold: kill now
             kill_now.set()
         await kill_task
@@ -287,26 +307,32 @@ async def queue_replies(server: Server, fake: SwitchableWeChat, riders: int, per
     while not firsts <= {c["text"] for c in fake.calls}:
         assert time.monotonic() < deadline, "the outbox did not try the replies"
         await asyncio.sleep(0.05)
-    states = read_db(server.data_dir, "SELECT state, COUNT(*) FROM outbox WHERE rider_id LIKE 'wechat:o_wait_%' "
-                                      "GROUP BY state")
+    states = read_db(server, "SELECT state, COUNT(*) FROM outbox WHERE rider_id LIKE 'wechat:o_wait_%' "
+                             "GROUP BY state")
     assert states == [("queued", sum(len(ts) for ts in written.values()))], states
     return written
 
 
 # --- after the restart ---------------------------------------------------------------------------
-def read_db(data_dir: Path, sql: str, params: tuple = ()) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{data_dir / 'gigdesk.db'}?mode=ro", uri=True)
+def read_db(server: Server, sql: str) -> list[tuple]:
+    """Rows of a query (no parameters, the same SQL on both backends), read as an outsider."""
+    url = server.env["GIGDESK_DATABASE_URL"]
+    if url:
+        import psycopg
+        with psycopg.connect(url) as conn:
+            return [tuple(row) for row in conn.execute(sql).fetchall()]
+    conn = sqlite3.connect(f"file:{server.data_dir / 'gigdesk.db'}?mode=ro", uri=True)
     try:
-        return conn.execute(sql, params).fetchall()
+        return conn.execute(sql).fetchall()
     finally:
         conn.close()
 
 
-def stored(data_dir: Path, messages: list[Message]) -> tuple[set[str], Counter]:
+def stored(server: Server, messages: list[Message]) -> tuple[set[str], Counter]:
     """Delivery keys in the database, and how often each message's text is stored as incoming."""
-    keys = {k for (k,) in read_db(data_dir, "SELECT key FROM deliveries WHERE key LIKE 'm:o_crash_%'")}
-    texts = Counter(t for (t,) in read_db(data_dir, "SELECT text FROM messages WHERE direction = 'in' "
-                                                    "AND rider_id LIKE 'wechat:o_crash_%'"))
+    keys = {k for (k,) in read_db(server, "SELECT key FROM deliveries WHERE key LIKE 'm:o_crash_%'")}
+    texts = Counter(t for (t,) in read_db(server, "SELECT text FROM messages WHERE direction = 'in' "
+                                                  "AND rider_id LIKE 'wechat:o_crash_%'"))
     return keys, Counter({m.key: texts[m.text] for m in messages})
 
 
@@ -337,7 +363,9 @@ async def wait_delivered(fake: SwitchableWeChat, expected: dict[str, list[str]],
 @dataclass
 class Report:
     messages: int = 0
+    servers: int = 1
     answered_200: int = 0
+    answered_by_survivor: int = 0  # with two servers: by the one not killed
     unanswered: int = 0
     in_flight_at_kill: int = 0
     lost: list[str] = field(default_factory=list)  # got 200 but not in the database
@@ -360,20 +388,24 @@ class Report:
             and self.unanswered_stored_after_retry == self.unanswered
 
     def lines(self) -> list[str]:
+        two = self.servers > 1
         return [
-            f"messages sent                    {self.messages}",
-            f"answered 200 before the kill     {self.answered_200}",
+            f"messages sent                    {self.messages}" + (f" to {self.servers} processes" if two else ""),
+            f"answered 200                     {self.answered_200}"
+            + (f" ({self.answered_by_survivor} by the process not killed)" if two else " before the kill"),
             f"no answer (killed)               {self.unanswered}  ({self.in_flight_at_kill} in flight at SIGKILL)",
             f"200 but not stored (lost)        {len(self.lost)}",
             f"stored twice                     {len(self.doubled)}",
-            f"retries of 200s not recognised   {len(self.retries_not_recognised)}",
+            f"retries of 200s not recognised   {len(self.retries_not_recognised)}"
+            + (" (sent to the process not killed)" if two else ""),
             f"retries answered differently     {len(self.retries_reply_changed)}",
             f"unanswered, stored once on retry {self.unanswered_stored_after_retry}/{self.unanswered}",
             f"caseworker replies in outbox     {self.replies_queued}",
             f"delivered exactly once           {self.replies_delivered_once}",
             f"delivered twice                  {len(self.replies_duplicated)}",
             f"riders with replies out of order {len(self.replies_out_of_order)}",
-            f"restart until answering          {self.restart_seconds:.1f} s",
+            f"restart until answering          {self.restart_seconds:.1f} s"
+            + (" (after the retries)" if two else ""),
             f"outbox drained after restart     {self.outbox_resume_seconds:.1f} s",
             "RESULT: " + ("all promises kept" if self.ok else "PROMISES BROKEN (see above)"),
         ]
@@ -381,39 +413,47 @@ class Report:
 
 async def run_crash(data_dir: Path, messages: int = 3000, riders: int = 300, concurrency: int = 100,
                     kill_at: float = 0.5, waiting_riders: int = 3, replies_each: int = 3,
-                    outbox_timeout: float = 60.0) -> Report:
-    report = Report(messages=messages)
+                    outbox_timeout: float = 60.0, servers: int = 1, database_url: str = "") -> Report:
+    report = Report(messages=messages, servers=servers)
     fake = SwitchableWeChat()
     await fake.start()
-    add_caseworker(data_dir, "li")
-    server = Server(data_dir, fake.url)
+    add_caseworker(data_dir, database_url, "li")
+    fleet = [Server(data_dir, fake.url, database_url, name=f"server{i + 1}") for i in range(servers)]
+    killed, survivor = fleet[0], fleet[-1]  # the same one with a single server
     try:
-        await server.start()
-        written = await queue_replies(server, fake, waiting_riders, replies_each)
+        for server in fleet:
+            await server.start()
+        written = await queue_replies(killed, fake, waiting_riders, replies_each)
         report.replies_queued = sum(len(t) for t in written.values())
 
         load = make_messages(messages, riders)
-        report.in_flight_at_kill = await load_until_killed(server, load, concurrency, kill_at)
+        report.in_flight_at_kill = await load_until_killed(fleet, load, concurrency, kill_at)
         answered = [m for m in load if m.status == 200]
         silent = [m for m in load if m.status is None]
         report.answered_200, report.unanswered = len(answered), len(silent)
+        report.answered_by_survivor = sum(1 for m in answered if m.answered_by == survivor.name) \
+            if servers > 1 else 0
         assert all(m.status in (200, None) for m in load), Counter(m.status for m in load)
 
-        fake.healthy = True  # WeChat is back while we are down
-        report.restart_seconds = await server.start()
+        fake.healthy = True  # WeChat is back while the killed one is down
+        if servers == 1:
+            report.restart_seconds = await killed.start()
         restarted = time.monotonic()
 
-        keys, counts = stored(data_dir, load)
+        keys, counts = stored(survivor, load)
         report.lost = [m.key for m in answered if m.key not in keys or counts[m.key] == 0]
-        for m, status, reply in await resend(server, answered, concurrency):
+        # With two servers the retries go to the one still running, before the other is back.
+        for m, status, reply in await resend(survivor, answered, concurrency):
             if status != 200:
                 report.retries_not_recognised.append(f"{m.key}: HTTP {status} {reply[:80]}")
             elif reply != m.reply and reply != "":
                 report.retries_reply_changed.append(m.key)
-        await resend(server, silent, concurrency)
-        keys, counts = stored(data_dir, load)
+        await resend(survivor, silent, concurrency)
+        keys, counts = stored(survivor, load)
         report.doubled = [k for k, n in counts.items() if n > 1]  # a retry taken for a new message
         report.unanswered_stored_after_retry = sum(1 for m in silent if m.key in keys and counts[m.key] == 1)
+        if servers > 1:
+            report.restart_seconds = await killed.start()
 
         report.outbox_resume_seconds = await wait_delivered(fake, written, outbox_timeout, restarted)
         confirmed = fake.confirmed()
@@ -424,7 +464,8 @@ async def run_crash(data_dir: Path, messages: int = 3000, riders: int = 300, con
             if arrived != texts:
                 report.replies_out_of_order.append(openid)
     finally:
-        server.stop()
+        for server in fleet:
+            server.stop()
         await fake.stop()
     return report
 
@@ -435,13 +476,18 @@ def main() -> int:
     parser.add_argument("--riders", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--kill-at", type=float, default=0.5, help="share of answered messages at SIGKILL")
+    parser.add_argument("--servers", type=int, default=1, choices=(1, 2),
+                        help="2: two processes share the database and one of them is killed")
+    parser.add_argument("--database-url", default="", help="PostgreSQL (an empty database); default SQLite")
     parser.add_argument("--keep", action="store_true", help="keep the data directory and server logs")
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="gigdesk-crash-"))
     started = time.monotonic()
-    report = asyncio.run(run_crash(data_dir, args.messages, args.riders, args.concurrency, args.kill_at))
+    report = asyncio.run(run_crash(data_dir, args.messages, args.riders, args.concurrency, args.kill_at,
+                                   servers=args.servers, database_url=args.database_url))
     print(f"gigdesk crash test: kill -9 at {args.kill_at:.0%} of {args.messages} messages, "
-          f"{args.concurrency} at a time ({time.monotonic() - started:.0f} s in all)")
+          f"{args.concurrency} at a time, {args.servers} process(es) on "
+          f"{'PostgreSQL' if args.database_url else 'SQLite'} ({time.monotonic() - started:.0f} s in all)")
     print("\n".join(report.lines()))
     if args.keep:
         print(f"data and server logs kept in {data_dir}")
