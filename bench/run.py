@@ -39,6 +39,9 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+if str(BENCH) not in sys.path:  # imported as bench.run (by compare.py's neighbours, the tests)
+    sys.path.insert(0, str(BENCH))
+from pgcluster import Cluster  # noqa: E402
 LUA = BENCH / "wechat.lua"
 HELDOUT = ROOT / "tests" / "data" / "heldout.yaml"
 TOKEN = "bench-token-5c1e"
@@ -67,6 +70,7 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
+    database: object = None  # bench.pgcluster.Cluster the server keeps its data in, if any
 
     @property
     def url(self) -> str:
@@ -112,11 +116,7 @@ class Server:
         return found
 
     def cpu_seconds(self) -> float:
-        total = 0
-        for pid in self.pids():
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.pids())
 
     def memory_mb(self) -> dict[str, float]:
         status = Path(f"/proc/{self.proc.pid}/status").read_text()
@@ -124,12 +124,27 @@ class Server:
                 for key in ("VmRSS", "VmHWM")}
 
 
-def gigdesk(name: str, data_dir: Path) -> Server:
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system time of these processes (those that ended meanwhile count as 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def gigdesk(name: str, data_dir: Path, workers: int = 1, database=None, database_url: str = "") -> Server:
+    """`gigdesk serve` on data_dir's SQLite file, or on database_url in the cluster `database`."""
     dead_port = free_port()  # nothing listens there: the outbox must not reach any real WeChat
+    data_dir.mkdir(exist_ok=True)
     return Server(name, [str(Path(sys.executable).parent / "gigdesk"), "serve", "--host", "127.0.0.1",
-                         "--port", "{port}", "--data-dir", str(data_dir)], data_dir,
+                         "--port", "{port}", "--data-dir", str(data_dir), "--workers", str(workers)], data_dir,
                   {"WECHAT_TOKEN": TOKEN, "WECHAT_APPID": "wxbench0000000000", "WECHAT_SECRET": "bench",
-                   "WECHAT_API_BASE": f"http://127.0.0.1:{dead_port}", "GIGDESK_OFFICE_HOURS": "always"})
+                   "WECHAT_API_BASE": f"http://127.0.0.1:{dead_port}", "GIGDESK_OFFICE_HOURS": "always",
+                   "GIGDESK_DATABASE_URL": database_url}, database=database)
 
 
 def bare(work: Path) -> Server:
@@ -171,6 +186,7 @@ def wrk(server: Server, texts: Path, seconds: float, connections: int, threads: 
     run_id = f"{_stamp:05d}{next(_runs):03d}"  # digits only: it starts every MsgId of this run
     before_client = resource.getrusage(resource.RUSAGE_CHILDREN)
     before_server = server.cpu_seconds()
+    before_db = cpu_seconds(server.database.pids()) if server.database else 0.0
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
                           "-s", str(LUA), signed_url(server), "--", str(texts), run_id, str(riders), mode,
                           str(think_ms)],
@@ -184,7 +200,8 @@ def wrk(server: Server, texts: Path, seconds: float, connections: int, threads: 
     errors = sum(result[k] for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
     result.update(rate=(result["requests"] - errors) / wall, errors=errors,
                   client_cpu=(after.ru_utime + after.ru_stime - before_client.ru_utime - before_client.ru_stime) / wall,
-                  server_cpu=(server.cpu_seconds() - before_server) / wall)
+                  server_cpu=(server.cpu_seconds() - before_server) / wall,
+                  db_cpu=(cpu_seconds(server.database.pids()) - before_db) / wall if server.database else 0.0)
     return result
 
 
@@ -285,6 +302,20 @@ def main(argv: list[str] | None = None) -> int:
         for key, session in (("werobot", True), ("werobot_nosession", False)):
             if (server := werobot(work, session)) is not None:
                 servers[key] = server
+    cluster = None
+    if mode != "smoke":
+        # Several workers, and PostgreSQL (issue 14): each on an empty database of its own.
+        servers["workers2"] = gigdesk("gigdesk-2-workers", work / "empty-2w", workers=2)
+        cluster = Cluster()
+        if args.no_postgresql or not cluster.available:
+            print("PostgreSQL rows left out" + ("" if args.no_postgresql else
+                  ": no server binaries (apt-get install postgresql, or run bash bench/run.sh)"), file=sys.stderr)
+            cluster = None
+        else:
+            cluster.start()
+            for key, workers in (("pg", 1), ("pg_workers2", 2)):
+                url = cluster.create_database(f"bench_{key}")
+                servers[key] = gigdesk(f"gigdesk-pg-{workers}w", work / key, workers, cluster, url)
     # A new account each run: the growth database is kept between runs.
     caseworker = (f"bench-{secrets.token_hex(3)}", secrets.token_urlsafe(12))
     add_caseworker(servers["growth"], *caseworker)
@@ -298,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for server in servers.values():
             server.stop()
+        if cluster is not None:
+            cluster.stop()
     results.update(mode=mode, cfg=cfg, texts=n_texts, elapsed=time.time() - started, work=str(work),
                    command=" ".join(["bash bench/run.sh", *(argv if argv is not None else sys.argv[1:])]))
     print(report(results))
@@ -375,6 +408,11 @@ def report(r: dict) -> str:
             f"< {TARGETS['console_ms']:g} ms", t["p99"] < TARGETS["console_ms"])
     row("  server memory after load: RSS / peak", f"{mem['VmRSS']:.0f} / {mem['VmHWM']:.0f} MB",
         f"< {TARGETS['rss_mb']:g} MB", mem["VmHWM"] < TARGETS["rss_mb"])
+    for key, base, figure in (("workers2", "gigdesk", "5 SQLite: 2 workers / 1 worker"),
+                              ("pg", "gigdesk", "  PostgreSQL, 1 worker / SQLite, 1 worker"),
+                              ("pg_workers2", "pg", "  PostgreSQL: 2 workers / 1 worker")):
+        if key in m and base in m:
+            row(figure, f"{m[key] / m[base]:.2f} ({m[key]:,.0f} / {m[base]:,.0f} msg/s)", "", None)
     widths = [max(len(x[i]) for x in rows + [("figure", "measured", "target", "")]) for i in range(4)]
 
     def line(cells) -> str:
@@ -395,13 +433,33 @@ def report(r: dict) -> str:
         errors = sum(x["errors"] for x in runs)
         reply = statistics.median(x["bytes"] / max(x["requests"], 1) for x in runs)
         per_message = statistics.median(1000 * x["server_cpu"] / max(x["rate"], 1) for x in runs)
+        db = statistics.median(x.get("db_cpu", 0.0) for x in runs)
+        db_per_message = statistics.median(1000 * x.get("db_cpu", 0.0) / max(x["rate"], 1) for x in runs)
         out.append(f"  {r['names'][key]:<18} {r['median'][key]:>8,.0f}  [{each}]  server {cpu:.2f} ({per_message:.3f} ms"
-                   f"/msg), wrk {client:.2f}, {reply:,.0f} B/reply{f', {errors} errors' if errors else ''}")
+                   f"/msg){f', PostgreSQL {db:.2f} ({db_per_message:.3f} ms/msg)' if db else ''}, wrk {client:.2f}, "
+                   f"{reply:,.0f} B/reply{f', {errors} errors' if errors else ''}")
     for kind, runs in lat.items():
         p99s = " ".join(f"{x['p99_us'] / 1000:.0f}" for x in runs)
         out.append(f"  latency {kind:<10} p99 [{p99s}] ms, "
                    f"riders that lost their reply: {sum(x['lost_riders'] for x in runs)}")
+    if "pg" in r["runs"]:
+        out += ["", *capacity_estimate(r["runs"]["pg"])]
     return "\n".join(out)
+
+
+def capacity_estimate(runs: list[dict], headroom: float = 0.7) -> list[str]:
+    """Messages per second per added host, from the CPU one message costs: gigdesk's processes
+    on the app hosts, PostgreSQL's on the database host (measured on this machine's cores, with
+    both on it). `headroom`: the share of a core planned for, leaving room for bursts."""
+    app_ms = statistics.median(1000 * x["server_cpu"] / max(x["rate"], 1) for x in runs)
+    db_ms = statistics.median(1000 * x["db_cpu"] / max(x["rate"], 1) for x in runs)
+    per_core = headroom * 1000 / app_ms
+    return [f"capacity estimate from the PostgreSQL runs' CPU per message ({app_ms:.2f} ms in gigdesk, "
+            f"{db_ms:.2f} ms in PostgreSQL), planning {headroom:.0%} of each core:",
+            f"  each added app host: about {per_core:,.0f} msg/s per core ({2 * per_core:,.0f} on 2 cores, "
+            f"{4 * per_core:,.0f} on 4), with `--workers` = its cores",
+            f"  the database host: about {headroom * 1000 / db_ms:,.0f} msg/s per core of PostgreSQL, the "
+            f"ceiling the app hosts share (one 4-core database: {4 * headroom * 1000 / db_ms:,.0f} msg/s)"]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -412,6 +470,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=int, help="seconds per wrk run (overrides the mode)")
     p.add_argument("--repeats", type=int, help="interleaved repeats (overrides the mode)")
     p.add_argument("--no-werobot", action="store_true", help="leave out the WeRoBot rows")
+    p.add_argument("--no-postgresql", action="store_true", help="leave out the PostgreSQL rows")
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--keep", action="store_true", help="keep the work folder (server logs)")
     return p
