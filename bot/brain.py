@@ -190,7 +190,7 @@ def build_brain(kb: KnowledgeBase, memo_size: int = MEMO_SIZE) -> Brain:
     model = trained_danger(tuple((kind, dialect(text)) for kind, text in d.examples),
                            tuple(dialect(text) for text in d.calm) + everyday +
                            tuple(text for e in kb.entries for text in e.examples))
-    danger = DangerDetector(d.concepts, d.kinds, d.ignore, d.not_now, d.policy, d.now, d.severe, model)
+    danger = DangerDetector(d.concepts, d.kinds, d.ignore, d.not_now, d.policy, d.now, d.severe, model, d.unhurt)
     docs = tuple((e.id, text) for e in kb.entries for text in (*e.examples, *e.keywords, e.title)) + \
         tuple((OFF_TOPIC, text) for text in kb.offtopic)
     classifier = trained(docs, tuple(sorted(kb.synonyms.items())),

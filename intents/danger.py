@@ -40,8 +40,10 @@ NONE = Danger(())
 class DangerDetector:
     def __init__(self, concepts: Mapping[str, Sequence[str]], kinds: Mapping[str, Sequence[str]],
                  ignore: Sequence[str] = (), not_now: Sequence[str] = (), policy: Sequence[str] = (),
-                 now: Sequence[str] = (), severe: Sequence[str] = (), model: DangerModel | None = None):
-        """model: the learned second opinion, consulted where no rule fired."""
+                 now: Sequence[str] = (), severe: Sequence[str] = (), model: DangerModel | None = None,
+                 unhurt: Sequence[str] = ()):
+        """model: the learned second opinion, consulted where no rule fired. unhurt: the rider
+        says nobody was hurt (还好没事, 人没事): a near miss, even one that just happened."""
         self._model = model
         compiled = compile_concepts(concepts)
         self._rules = {kind: RuleSet(kinds.get(kind, ()), compiled) for kind in KINDS}
@@ -49,6 +51,7 @@ class DangerDetector:
         self._not_now = compile_words([*not_now, *policy])
         self._now = compile_words(now)
         self._severe = [compiled[name] for name in severe if compiled.get(name)]
+        self._unhurt = compile_words(unhurt)
 
     def without_figures(self, cleaned: str) -> str:
         """The message with figures of speech and everyday phrases (热死了, 打电话) masked."""
@@ -75,8 +78,12 @@ class DangerDetector:
             return NONE
         if self.set_aside(text):
             fired = [(kind, source) for kind, source in fired if kind in ALWAYS_NOW]
-            if not fired:
-                return NONE
+        elif self._unhurt is not None and self._unhurt.search(text) and not self._is_severe(text):
+            # 刚才差点被车撞 还好没事: "just now", but nobody is hurt. A person who is a threat
+            # (violence) is still there, and a plea or self-harm always counts.
+            fired = [(kind, source) for kind, source in fired if kind in (*ALWAYS_NOW, "violence")]
+        if not fired:
+            return NONE
         return Danger(tuple(kind for kind, _ in fired), fired[0][1])
 
     def set_aside(self, text: str) -> bool:
@@ -85,4 +92,7 @@ class DangerDetector:
             return False
         if self._now is not None and self._now.search(text):
             return False
-        return not any(p.search(text) for p in self._severe)
+        return not self._is_severe(text)
+
+    def _is_severe(self, text: str) -> bool:
+        return any(p.search(text) for p in self._severe)

@@ -18,7 +18,7 @@ ID_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 REQUIRED_ENTRY_FIELDS = ("id", "title", "examples", "answer", "sources", "reviewed")
 KNOWN_ENTRY_FIELDS = set(REQUIRED_ENTRY_FIELDS) | {"keywords", "tags", "needs_human", "offers_case", "related"}
 DANGER_KINDS = ("violence", "medical", "traffic", "fire", "trapped", "selfharm", "plea")
-DANGER_LISTS = ("ignore", "not_now", "policy", "now", "severe")
+DANGER_LISTS = ("ignore", "not_now", "policy", "now", "severe", "unhurt")
 TRIGGER_LISTS = ("emergency", "handoff", "back_to_bot", "more", "greetings", "thanks", "report", "case_status",
                  "cancel")
 # Variables every answer template may use; the app fills them from the settings.

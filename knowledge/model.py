@@ -99,6 +99,7 @@ class DangerSpec:
     policy: tuple[str, ...] = ()
     now: tuple[str, ...] = ()
     severe: tuple[str, ...] = ()
+    unhurt: tuple[str, ...] = ()
     # knowledge/danger_examples.yaml: (kind, message) in danger, and calm look-alikes
     examples: tuple[tuple[str, str], ...] = ()
     calm: tuple[str, ...] = ()

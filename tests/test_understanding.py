@@ -186,38 +186,39 @@ def test_kb_check_refuses_a_follow_up_to_an_unknown_entry(tmp_path):
 # questions added to the FAQ as phrasings and their danger messages to danger_examples.yaml.
 # The figures that count are those of the test set measured once after them.
 GATES = {
-    # Floors just under today's figures (2026-12-01), so a change that loses riders fails.
-    "dev": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 1, "offtopic": 0.99, "follow_ups": 0.9},
-    "dev2": {"danger": 0.98, "handoff": 0.99, "first": 0.99, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.88},
-    "dev3": {"danger": 0.99, "handoff": 0.99, "first": 0.99, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.92},
+    # Floors just under today's figures (2026-12-01), so a change that loses riders fails;
+    # false_alarms is a ceiling, at the counts of 2026-12-02.
+    "dev": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 1, "offtopic": 0.99, "follow_ups": 0.9, "false_alarms": 0},
+    "dev2": {"danger": 0.98, "handoff": 0.99, "first": 0.99, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.88, "false_alarms": 1},
+    "dev3": {"danger": 0.99, "handoff": 0.99, "first": 0.99, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.92, "false_alarms": 0},
     # dev4: written blind on 2026-12-01, tuned on (phrasings, danger examples, answers while
     # waiting). Before tuning: danger 97.5%, answered 82.5%, first 91.0%, follow-ups 54.1%.
-    "dev4": {"danger": 0.99, "handoff": 0.99, "first": 0.98, "wrong": 0, "offtopic": 0.97, "follow_ups": 0.83},
+    "dev4": {"danger": 0.99, "handoff": 0.99, "first": 0.98, "wrong": 0, "offtopic": 0.97, "follow_ups": 0.83, "false_alarms": 12},
     # Test set 3, measured once at f04e93f: danger 94.3% (93.3% after the fix for short messages),
     # handoff 91.7%, first 96.2%, no wrong answer, off-topic 86.0%, follow-ups 51.8%. Looked at
     # since, not tuned on.
-    "test": {"danger": 0.98, "handoff": 0.99, "first": 0.96, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.86},
+    "test": {"danger": 0.98, "handoff": 0.99, "first": 0.96, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.86, "false_alarms": 3},
     # Test set 4, measured once at 7c9a91d: danger 96.4%, handoff 86.0%, first 93.9%, one wrong
     # answer, off-topic 94.0%, follow-ups 63.6%. Tuned on since (follow-ups, handoff, danger).
-    "test4": {"danger": 0.99, "handoff": 0.99, "first": 0.93, "wrong": 1, "offtopic": 0.97, "follow_ups": 0.82},
+    "test4": {"danger": 0.99, "handoff": 0.99, "first": 0.93, "wrong": 1, "offtopic": 0.97, "follow_ups": 0.82, "false_alarms": 8},
     # Test set 5, measured once at 7ab4813: danger 96.0%, handoff 82.1%, first 95.4%, two wrong
     # answers, off-topic 89.3%, follow-ups 78.9%. Tuned on since (handoff, danger, off-topic).
-    "test5": {"danger": 0.98, "handoff": 0.98, "first": 0.95, "wrong": 2, "offtopic": 0.97, "follow_ups": 0.82},
+    "test5": {"danger": 0.98, "handoff": 0.98, "first": 0.95, "wrong": 2, "offtopic": 0.97, "follow_ups": 0.82, "false_alarms": 8},
     # Test set 6, measured once at 060a882: danger 96.0%, handoff 96.4%, first 95.8%, no wrong
     # answer, off-topic 87.5%, follow-ups 77.1%. Since tuned on (danger wordings, urgent pleas).
-    "test6": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 0, "offtopic": 0.94, "follow_ups": 0.81},
+    "test6": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 0, "offtopic": 0.94, "follow_ups": 0.81, "false_alarms": 15},
     # Test set 7, measured once at 98a3461: danger 93.3%, handoff 94.6%, first 97.1%, no wrong
     # answer, off-topic 98.2%, follow-ups 83.3%. Since tuned on (pinyin, dialect, new subjects,
     # the answer threshold).
-    "test7": {"danger": 0.99, "handoff": 0.99, "first": 0.97, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.88},
+    "test7": {"danger": 0.99, "handoff": 0.99, "first": 0.97, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.88, "false_alarms": 11},
     # Test set 8, measured once at 5d6cb58 (the figures the README quotes): danger 97.8%, handoff
     # 94.6%, first 95.8%, one wrong answer, off-topic 98.2%, follow-ups 85.4%. Since tuned on
     # (danger wordings, Shanghainese, figures of speech).
-    "test8": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 1, "offtopic": 0.98, "follow_ups": 0.85},
+    "test8": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 1, "offtopic": 0.98, "follow_ups": 0.85, "false_alarms": 14},
     # Test set 9, measured once at 360cb2d: danger 99.6%, handoff 92.9%, first 94.2%, two wrong
     # answers, off-topic 98.2%, follow-ups 90.2%. Since tuned on (handoff wordings, Cantonese
     # 人工 for wages, figures of speech); a follow-up on the edge of the threshold went the other way.
-    "test9": {"danger": 0.99, "handoff": 0.98, "first": 0.94, "wrong": 2, "offtopic": 0.99, "follow_ups": 0.88},
+    "test9": {"danger": 0.99, "handoff": 0.98, "first": 0.94, "wrong": 2, "offtopic": 0.99, "follow_ups": 0.88, "false_alarms": 12},
 }
 
 
@@ -231,6 +232,8 @@ def test_blind_set_figures_hold(name):
     assert len(report.wrong_answers) <= gate["wrong"], report.wrong_answers
     assert share(report.offtopic) >= gate["offtopic"], report.offtopic
     assert share(report.follow_ups) >= gate["follow_ups"], report.follow_ups
+    # Look-alikes (累死了, a crash last month, a bulging battery) taken for danger: a ceiling.
+    assert len(report.false_alarms) <= gate["false_alarms"], report.false_alarms
 
 
 @pytest.mark.parametrize("entries", [2, 5])
@@ -412,3 +415,16 @@ def test_the_learned_model_does_not_judge_letters_alone():
     detector = DangerDetector({}, {"plea": ["救命"]}, model=DangerModel(examples, calm))
     assert not detector.detect(clean("xswl"))
     assert detector.detect(clean("快来人 救救我"))
+
+
+@pytest.mark.parametrize("text, emergency", [
+    ("刚才差点被一辆车撞上 还好没事 那个路口红绿灯太短了 能反映吗", False),  # nobody hurt
+    ("刚才被车撞了 还好没事 可那司机拿着刀下车了", True),  # a threat is still there
+    ("刚才被车撞了 人都没事 就是他躺着不动", True),  # a severe sign outweighs it
+    ("电池有点鼓包 还能用吗 换一块多少钱", False),
+    ("电池鼓包了 烫得不敢碰 还在滋滋响", True),
+])
+async def test_a_near_miss_nobody_was_hurt_in_and_a_cool_bulging_battery_are_not_emergencies(client, text,
+                                                                                            emergency):
+    await send_text(client, text, openid="o_near")
+    assert (last_out(client, "o_near")["outcome"] == "emergency") == emergency
