@@ -16,6 +16,7 @@ import yaml
 
 from bot.settings import Settings
 from intents import Candidate, Matcher, Normaliser, decide
+from intents.normalise import clean
 from knowledge.loader import Problem, load_knowledge, load_station_wording
 from knowledge.model import Entry, KnowledgeBase
 
@@ -62,6 +63,7 @@ def _check(directory: Path, max_age_days: int, today: dt.date) -> tuple[Knowledg
         problems += duplicate_examples(kb, normalise, locate)
         problems += confusable_examples(kb, normalise, locate)
         problems += entry_warnings(kb, max_age_days, today)
+        problems += dialect_written_words(kb, directory)
     # Stable sort: a file's problems top to bottom, checks in the order above within a line.
     problems.sort(key=lambda p: (p.file, p.line))
     return kb, problems
@@ -80,6 +82,41 @@ def station_wording_problems(directory: Path) -> list[Problem]:
     except yaml.YAMLError as exc:
         return [Problem("stations.yaml", 0, "", f"读不出来：{exc}")]
     return []
+
+
+def dialect_written_words(kb: KnowledgeBase, directory: Path) -> list[Problem]:
+    """A word the knowledge files look for, written in dialect (冇工资, 仲在度): a rider's
+    message has its dialect words read as the standard ones before anything is matched
+    (lexicon.yaml's dialect), so the word as written can never be found. Says which standard
+    word to write instead."""
+    if not kb.dialect:
+        return []
+    dialect = Normaliser(kb.dialect)
+    t, c, d = kb.triggers, kb.concepts, kb.danger
+    sources = {
+        "concepts.yaml": [*_words(c.topics), *_words(c.aspects), *_words(c.handoff_concepts), *c.new_subject],
+        "danger.yaml": [*_words(d.concepts), *d.ignore, *d.not_now, *d.policy, *d.now, *d.unhurt],
+        "lexicon.yaml": [*kb.synonyms, *t.emergency, *t.handoff, *t.back_to_bot, *t.more, *t.greetings,
+                         *t.thanks, *t.report, *t.case_status, *t.cancel],
+    }
+    problems, seen = [], set()
+    for file, words in sources.items():
+        lines = (directory / file).read_text("utf-8").splitlines() if (directory / file).exists() else []
+        for phrase in words:
+            for word in filter(None, re.split(r"[…+|=^]", phrase)):
+                standard = dialect(word)
+                if standard == clean(word) or (file, word) in seen:
+                    continue
+                seen.add((file, word))
+                line = next((i for i, text in enumerate(lines, 1) if word in text), 0)
+                problems.append(Problem(file, line, "", f"「{word}」里有方言字：骑手的消息会先读成「{standard}」"
+                                        f"（lexicon.yaml 的 dialect），所以「{word}」永远对不上；请写成「{standard}」",
+                                        severity="warning"))
+    return problems
+
+
+def _words(groups: dict[str, tuple[str, ...]]) -> list[str]:
+    return [word for words in groups.values() for word in words]
 
 
 def duplicate_examples(kb: KnowledgeBase, normalise: Normalise, locate: "_ExampleLocator") -> list[Problem]:

@@ -220,3 +220,21 @@ def test_check_reports_a_broken_station_message(capsys, kb_dir):
     status, out = kb_check(capsys, kb_dir)
     assert status == 1, out
     assert any(m.startswith("stations.yaml 错误：消息 ") and "写错了" in m for m in out.splitlines()), out
+
+
+def test_kb_check_warns_of_a_word_written_in_dialect_that_can_never_match(tmp_path):
+    """Riders' dialect words are read as standard ones before matching (lexicon.yaml's
+    dialect: 冇 -> 没), so a concept written 冇发工资 is dead; the check says what to write."""
+    from knowledge.check import dialect_written_words
+    kb_dir = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE, kb_dir)
+    assert dialect_written_words(load_knowledge(kb_dir)[0], kb_dir) == []  # the shipped files are clean
+    concepts = kb_dir / "concepts.yaml"
+    text = concepts.read_text("utf-8")
+    anchor = "  地点: [去哪,"
+    concepts.write_text(text.replace(anchor, "  地点: [喺边度, 去哪,"), "utf-8")
+    kb, _ = load_knowledge(kb_dir)
+    problems = dialect_written_words(kb, kb_dir)
+    assert [(p.file, p.line, p.severity) for p in problems] == \
+        [("concepts.yaml", line_of(concepts, "喺边度"), "warning")]
+    assert "「喺边度」" in problems[0].message and "请写成「在哪里」" in problems[0].message
