@@ -219,6 +219,11 @@ GATES = {
     # answers, off-topic 98.2%, follow-ups 90.2%. Since tuned on (handoff wordings, Cantonese
     # 人工 for wages, figures of speech); a follow-up on the edge of the threshold went the other way.
     "test9": {"danger": 0.99, "handoff": 0.98, "first": 0.94, "wrong": 2, "offtopic": 0.99, "follow_ups": 0.88, "false_alarms": 12},
+    # Test set 10, measured once at d6d7426 (the figures the README quotes): danger 97.3%, handoff
+    # 92.9%, first 92.6%, one wrong answer, off-topic 87.5%, follow-ups 78.2%, 16 false alarms.
+    # Since tuned on (danger in English and fragments, video calls, handoff wordings, 菜鸟驿站).
+    "test10": {"danger": 0.99, "handoff": 0.99, "first": 0.92, "wrong": 1, "offtopic": 0.91, "follow_ups": 0.78,
+               "false_alarms": 16},
 }
 
 
