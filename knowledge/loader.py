@@ -138,7 +138,8 @@ def parse_entry(raw: Any, file: str, problems: list[Problem]) -> Entry | None:
     missing = [f for f in REQUIRED_ENTRY_FIELDS if raw.get(f) in (None, "", [])]
     if missing:
         report("缺少必填项：" + "、".join(missing))
-    unknown = sorted(set(raw) - KNOWN_ENTRY_FIELDS - {"__line__"})
+    # YAML keys need not be text (`~:` is None, `1:` an int): named as written, never compared.
+    unknown = sorted(str(key) for key in set(raw) - KNOWN_ENTRY_FIELDS - {"__line__"})
     if unknown:
         report("不认识的项：" + "、".join(unknown) + "（是否拼写错误？）")
     if entry_id and not ID_PATTERN.match(entry_id):

@@ -493,3 +493,15 @@ def test_sealed_test_bodies_are_what_safe_mode_decrypts():
     encrypt, signature = encrypted(xml, "1700000000", "1")
     body = f"<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
     assert proto.SafeMode(TOKEN, AES_KEY, APPID).decrypt(body, signature, "1700000000", "1") == xml
+
+
+@pytest.mark.parametrize("key", ["~", "1", "null", "3.5"])
+def test_an_entry_with_a_key_that_is_not_text_is_reported_not_raised(tmp_path, key):
+    """Found by the fuzzer above: an entry with a `~:` (None) key made the loader raise a
+    TypeError while naming the unknown fields."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"entries:\n  - id: a-b\n    title: t\n    answer: x\n    examples: [一, 二]\n    {key}: v\n",
+                    encoding="utf-8")
+    problems: list[Problem] = []
+    _load_faq_file(path, problems)
+    assert any("不认识的项" in p.message for p in problems), problems
