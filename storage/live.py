@@ -24,6 +24,7 @@ class SQLiteChangeFeed:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.heard = 0  # commits by other connections noticed (tests)
+        self._failing = False  # warned already: one line per outage, not four a second
         # Nothing to announce: the commit itself is the announcement.
         self.announce_soon: Callable[[], None] | None = None
 
@@ -43,13 +44,18 @@ class SQLiteChangeFeed:
         finally:
             conn.close()
 
-    @staticmethod
-    def _version(conn: sqlite3.Connection) -> int | None:
+    def _version(self, conn: sqlite3.Connection) -> int | None:
         try:
-            return conn.execute("PRAGMA data_version").fetchone()[0]
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
         except sqlite3.Error as exc:  # pages still catch up on their next reload
-            log.warning("console change feed could not read the database: %r", exc)
+            if not self._failing:
+                log.warning("console change feed could not read the database: %r", exc)
+            self._failing = True
             return None
+        if self._failing:
+            log.info("console change feed reads the database again")
+        self._failing = False
+        return version
 
     async def close(self) -> None:
         pass
