@@ -54,8 +54,10 @@ class KnowledgeError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that remembers the line each mapping starts on (as key '__line__')."""
+class _LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """SafeLoader that remembers the line each mapping starts on (as key '__line__'). libyaml's
+    (CSafeLoader, in PyYAML's wheels) when present: the pure-Python parser took 2 of the 3 s a
+    load of this base takes, and every FAQ save loads it twice (the check, then the reload)."""
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
