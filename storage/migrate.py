@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.pg_schema import _referenced_first, _shape
+from storage.sql import postgres_value
 from storage.store import Store
 
 SKIPPED = {"station_boxes"}  # rebuilt, see above
@@ -64,7 +65,7 @@ def _copy_table(source: sqlite3.Connection, pg: Any, table: str) -> int:
     n = 0
     with pg.cursor().copy(f"COPY {table} ({names}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row(row)
+            copy.write_row([postgres_value(v) for v in row])
             n += 1
     return n
 

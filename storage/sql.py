@@ -208,9 +208,16 @@ def to_psycopg(sql: str) -> str:
     return "".join(out)
 
 
-def _int_for_bool(value: Any) -> Any:
-    # SQLite stores True as 1; PostgreSQL refuses a boolean for the integer flag columns.
-    return int(value) if isinstance(value, bool) else value
+def postgres_value(value: Any) -> Any:
+    """A value as PostgreSQL takes it. SQLite stores True as 1; PostgreSQL refuses a boolean
+    for the integer flag columns. PostgreSQL text cannot hold NUL at all (a pasted or hostile
+    U+0000 failed the whole statement, a 500): it is stored as U+FFFD, the rest of the text
+    kept. Nobody means a NUL in a message, a note or a name."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
+    return value
 
 
 class PostgresConnection(Connection):
@@ -232,9 +239,9 @@ class PostgresConnection(Connection):
         if query is None:
             query = self._translated[sql] = to_psycopg(sql)
         if isinstance(params, dict):
-            params = {k: _int_for_bool(v) for k, v in params.items()}
+            params = {k: postgres_value(v) for k, v in params.items()}
         else:
-            params = [_int_for_bool(v) for v in params]
+            params = [postgres_value(v) for v in params]
         return self.conn.execute(query, params)  # never None: the % doubled above are read back
 
     @contextlib.contextmanager
