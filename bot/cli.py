@@ -115,7 +115,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     # --keep writes where the server does (PostgreSQL when database_url is set); else a scratch file.
     store = open_store(settings.database_url if args.keep else "", db_path)
     visitor = f"terminal-{uuid.uuid4().hex[:12]}"
-    where = f"写入 {db_path}，工作人员会在队列里看到（标为终端测试）" if args.keep else "用的是临时数据库，退出后删除"
+    kept_in = "PostgreSQL（database_url）" if settings.database_url else db_path
+    where = f"写入 {kept_in}，工作人员会在队列里看到（标为终端测试）" if args.keep else "用的是临时数据库，退出后删除"
     print(f"和机器人对话（输入 q 退出）。{where}。", flush=True)
     try:
         for line in sys.stdin if not sys.stdin.isatty() else iter(lambda: input("你：") + "\n", None):

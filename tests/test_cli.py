@@ -1,4 +1,5 @@
-"""The `gigdesk` command run as a real process, with a clean environment and its own folder."""
+"""The `gigdesk` command run as a real process, with a clean environment and its own folder;
+what it stores, on either backend (GIGDESK_DATABASE_URL set for PostgreSQL)."""
 from __future__ import annotations
 
 import json
@@ -13,7 +14,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import sqlite_utils
+
+pytestmark = pytest.mark.both_backends
 
 DEPOSIT = "押金不给退怎么办"
 HANDOFF_TEXT = "已经帮你转给工作人员"  # knowledge/messages.yaml: handoff
@@ -23,6 +25,12 @@ def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without any gigdesk setting, so only what a test sets counts."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "GIGDESK_"))}
     return {**env, "PYTHONIOENCODING": "utf-8", "PYTHONUNBUFFERED": "1", **extra}
+
+
+@pytest.fixture
+def backend_env(database_url) -> dict[str, str]:
+    """A clean environment that points gigdesk at this test's database (none: SQLite)."""
+    return clean_env(GIGDESK_DATABASE_URL=database_url)
 
 
 def gigdesk(args: list[str], cwd: Path, env: dict[str, str] | None = None, stdin: str = "",
@@ -121,12 +129,12 @@ def http(url: str, body: dict | None = None) -> tuple[int, str]:
         return 0, ""
 
 
-def test_serve_demo_answers_the_web_chat(tmp_path):
+def test_serve_demo_answers_the_web_chat(tmp_path, backend_env, database_url, make_store):
     port, data_dir = free_port(), tmp_path / "data"
     out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--demo", "--port", str(port),
-                                 "--data-dir", str(data_dir)], cwd=tmp_path, env=clean_env(),
+                                 "--data-dir", str(data_dir)], cwd=tmp_path, env=backend_env,
                                 stdout=stdout, stderr=stderr)
     try:
         printed = wait_for(lambda: re.search(r"http://\S+/chat", out.read_text("utf-8")), 30,
@@ -138,10 +146,10 @@ def test_serve_demo_answers_the_web_chat(tmp_path):
         assert status == 200, body
         reply = json.loads(body)["reply"]
         assert "押金" in reply and "依据" in reply
-        assert (data_dir / "gigdesk.db").exists()
+        assert (data_dir / "gigdesk.db").exists() != bool(database_url)  # a file only when it is the database
         demo = re.search(r"demo console account: demo / (\S+)", out.read_text("utf-8"))
         assert demo, "demo mode prints a console account"
-        users = list(sqlite_utils.Database(data_dir / "gigdesk.db")["users"].rows)
+        users = list(make_store(data_dir / "gigdesk.db").db["users"].rows)
         assert [(u["name"], u["role"]) for u in users] == [("demo", "admin")]
         assert demo.group(1) not in users[0]["password_hash"]
 
@@ -155,48 +163,53 @@ def test_serve_demo_answers_the_web_chat(tmp_path):
 
 # --- chat in the terminal ------------------------------------------------------------------------
 
-def test_chat_uses_a_throw_away_database_unless_asked(tmp_path):
+def test_chat_uses_a_throw_away_database_unless_asked(tmp_path, backend_env, database_url, make_store):
     data_dir = tmp_path / "data"
-    result = gigdesk(["chat", "--data-dir", str(data_dir)], tmp_path, stdin="转人工\nq\n")
+    result = gigdesk(["chat", "--data-dir", str(data_dir)], tmp_path, backend_env, stdin="转人工\nq\n")
     assert result.returncode == 0, result.stderr
     assert "临时数据库" in result.stdout and HANDOFF_TEXT in result.stdout
-    assert not (data_dir / "gigdesk.db").exists()  # a running server's queue never sees it
+    # a running server's queue never sees it
+    assert not (data_dir / "gigdesk.db").exists()
+    if database_url:
+        assert make_store().db["messages"].count == 0
 
 
-def test_chat_keep_answers_hands_off_and_records(tmp_path):
+def test_chat_keep_answers_hands_off_and_records(tmp_path, backend_env, database_url, make_store):
     data_dir = tmp_path / "data"
-    result = gigdesk(["chat", "--keep", "--data-dir", str(data_dir)], tmp_path,
+    result = gigdesk(["chat", "--keep", "--data-dir", str(data_dir)], tmp_path, backend_env,
                      stdin=f"{DEPOSIT}\n转人工\nq\n工资被拖欠怎么办\n")
     assert result.returncode == 0, result.stderr
     replies = [line for line in result.stdout.splitlines() if line.startswith("机器人：")]
     assert len(replies) == 2  # nothing after "q"
-    assert str(data_dir / "gigdesk.db") in result.stdout and "终端测试" in result.stdout  # said loudly
+    where = "PostgreSQL（database_url）" if database_url else str(data_dir / "gigdesk.db")
+    assert f"写入 {where}" in result.stdout and "终端测试" in result.stdout  # said loudly
     assert "押金" in replies[0]
     assert "依据" in result.stdout
     assert HANDOFF_TEXT in replies[1]
 
-    db = sqlite_utils.Database(data_dir / "gigdesk.db")
+    db = make_store(data_dir / "gigdesk.db").db
     assert db["messages"].count == 4
-    rows = list(db["messages"].rows_where(order_by="id"))
+    rows = sorted(db["messages"].rows, key=lambda r: r["id"])
     assert [r["direction"] for r in rows] == ["in", "out", "in", "out"]
     assert [r["text"] for r in rows if r["direction"] == "in"] == [DEPOSIT, "转人工"]
     assert len({r["rider_id"] for r in rows}) == 1
     assert list(db["conversations"].rows)[0]["state"] == "waiting"
-    db.close()
 
 
-def test_user_add_reads_the_password_from_stdin_and_the_account_can_log_in(tmp_path):
-    data = ["--data-dir", str(tmp_path / "data")]
-    added = gigdesk(["user", "add", "li", "--role", "caseworker", *data], tmp_path, stdin="correct horse battery\n")
+def test_user_add_reads_the_password_from_stdin_and_the_account_can_log_in(tmp_path, backend_env, make_store):
+    data, env = ["--data-dir", str(tmp_path / "data")], backend_env
+    added = gigdesk(["user", "add", "li", "--role", "caseworker", *data], tmp_path, env, stdin="correct horse battery\n")
     assert added.returncode == 0, added.stderr
-    assert "li" in gigdesk(["user", "list", *data], tmp_path).stdout
-    assert "10" in refused(gigdesk(["user", "add", "wang", "--role", "admin", *data], tmp_path, stdin="short\n"))
-    assert "role" in refused(gigdesk(["user", "add", "wang", "--role", "boss", *data], tmp_path, stdin="x" * 12))
-    assert "exists" in refused(gigdesk(["user", "add", "li", "--role", "admin", *data], tmp_path, stdin="x" * 12))
+    assert "li" in gigdesk(["user", "list", *data], tmp_path, env).stdout
+    assert "10" in refused(gigdesk(["user", "add", "wang", "--role", "admin", *data], tmp_path, env, stdin="short\n"))
+    assert "role" in refused(gigdesk(["user", "add", "wang", "--role", "boss", *data], tmp_path, env, stdin="x" * 12))
+    assert "exists" in refused(gigdesk(["user", "add", "li", "--role", "admin", *data], tmp_path, env, stdin="x" * 12))
 
     from bot.console.auth import verify_password
-    db = sqlite_utils.Database(tmp_path / "data" / "gigdesk.db")
-    user = next(db["users"].rows_where("name = 'li'"))
-    assert user["role"] == "caseworker" and verify_password(user["password_hash"], "correct horse battery")
-    assert gigdesk(["user", "disable", "li", *data], tmp_path).returncode == 0
-    assert next(db["users"].rows_where("name = 'li'"))["active"] == 0
+    db = make_store(tmp_path / "data" / "gigdesk.db").db
+
+    def li() -> dict:
+        return next(u for u in db["users"].rows if u["name"] == "li")
+    assert li()["role"] == "caseworker" and verify_password(li()["password_hash"], "correct horse battery")
+    assert gigdesk(["user", "disable", "li", *data], tmp_path, env).returncode == 0
+    assert li()["active"] == 0
