@@ -303,12 +303,16 @@ def main(argv: list[str] | None = None) -> int:
             if (server := werobot(work, session)) is not None:
                 servers[key] = server
     cluster = None
+    if args.database_url:
+        # PostgreSQL rows on a server someone else runs (the tests' throw-away cluster): one
+        # worker, and no PostgreSQL CPU figure, since its processes are not ours to measure.
+        servers["pg"] = gigdesk("gigdesk-pg-1w", work / "pg", 1, None, args.database_url)
     if mode != "smoke":
         # Several workers, and PostgreSQL (issue 14): each on an empty database of its own.
         servers["workers2"] = gigdesk("gigdesk-2-workers", work / "empty-2w", workers=2)
         cluster = Cluster()
-        if args.no_postgresql or not cluster.available:
-            print("PostgreSQL rows left out" + ("" if args.no_postgresql else
+        if args.no_postgresql or args.database_url or not cluster.available:
+            print("PostgreSQL cluster rows left out" + ("" if args.no_postgresql or args.database_url else
                   ": no server binaries (apt-get install postgresql, or run bash bench/run.sh)"), file=sys.stderr)
             cluster = None
         else:
@@ -442,7 +446,7 @@ def report(r: dict) -> str:
         p99s = " ".join(f"{x['p99_us'] / 1000:.0f}" for x in runs)
         out.append(f"  latency {kind:<10} p99 [{p99s}] ms, "
                    f"riders that lost their reply: {sum(x['lost_riders'] for x in runs)}")
-    if "pg" in r["runs"]:
+    if "pg" in r["runs"] and all(x.get("db_cpu") for x in r["runs"]["pg"]):
         out += ["", *capacity_estimate(r["runs"]["pg"])]
     return "\n".join(out)
 
@@ -471,6 +475,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, help="interleaved repeats (overrides the mode)")
     p.add_argument("--no-werobot", action="store_true", help="leave out the WeRoBot rows")
     p.add_argument("--no-postgresql", action="store_true", help="leave out the PostgreSQL rows")
+    p.add_argument("--database-url", default="",
+                   help="a PostgreSQL database to run the 1-worker PostgreSQL row on, instead of a cluster of the"
+                        " benchmark's own (added to --smoke runs too)")
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--keep", action="store_true", help="keep the work folder (server logs)")
     return p

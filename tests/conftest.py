@@ -102,9 +102,10 @@ class FakeWeChat:
 # --- storage backends ------------------------------------------------------------------------
 # A module marked `pytestmark = pytest.mark.both_backends` runs each test that uses the
 # `backend` fixture (directly, or through make_store, database_url, settings, client) once on
-# SQLite and once on PostgreSQL; everything else runs on SQLite. PostgreSQL is the server of
-# GIGDESK_TEST_DATABASE_URL (scripts/test.sh starts a throw-away one), each test in a schema
-# of its own, dropped afterwards.
+# SQLite and once on PostgreSQL; everything else runs on SQLite. In such a module, a test of
+# what only an SQLite file has (its bytes, an old file's migration) says so with sqlite_only.
+# PostgreSQL is the server of GIGDESK_TEST_DATABASE_URL (scripts/test.sh starts a throw-away
+# one), each test in a schema of its own, dropped afterwards.
 BACKENDS = ("sqlite", "postgresql")
 POSTGRES_URL = os.environ.get("GIGDESK_TEST_DATABASE_URL", "")
 
@@ -112,6 +113,7 @@ POSTGRES_URL = os.environ.get("GIGDESK_TEST_DATABASE_URL", "")
 def pytest_configure(config):
     config.addinivalue_line("markers", "both_backends: run the module's storage tests on SQLite and PostgreSQL")
     config.addinivalue_line("markers", "postgresql_only: what only PostgreSQL does (row locks), on it alone")
+    config.addinivalue_line("markers", "sqlite_only: what only an SQLite file has (its bytes, old files), on it alone")
 
 
 def pytest_generate_tests(metafunc):
@@ -119,6 +121,8 @@ def pytest_generate_tests(metafunc):
         return
     if metafunc.definition.get_closest_marker("postgresql_only"):
         metafunc.parametrize("backend", ["postgresql"], indirect=True)
+    elif metafunc.definition.get_closest_marker("sqlite_only"):
+        metafunc.parametrize("backend", ["sqlite"], indirect=True)
     elif metafunc.definition.get_closest_marker("both_backends"):
         metafunc.parametrize("backend", BACKENDS, indirect=True)
 

@@ -19,8 +19,8 @@ from tests.conftest import FakeWeChat, signed_query, wechat_xml
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason=f"browser tests need chromium at {CHROMIUM} (CI installs it)")
+pytestmark = [pytest.mark.both_backends, pytest.mark.skipif(not CHROMIUM.exists(),
+                                reason=f"browser tests need chromium at {CHROMIUM} (CI installs it)")]
 
 PASSWORD = "shift-password-2024"
 HANDOFF = "转人工"

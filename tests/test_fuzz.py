@@ -38,6 +38,8 @@ from intents.normalise import clean
 from knowledge.loader import Problem, _load_faq_file, load_knowledge
 from tests.conftest import AES_KEY, APPID, DATA, TOKEN, sign
 
+pytestmark = pytest.mark.both_backends
+
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
 EXAMPLES = int(os.environ.get("GIGDESK_FUZZ_EXAMPLES", "0"))
 # database=None: no .hypothesis/ folder left in the checkout; failures print their reproduction.

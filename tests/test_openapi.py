@@ -9,6 +9,8 @@ from openapi_spec_validator import validate
 from bot.app import create_app
 from bot.console.openapi import BASE, OpenAPIError, build_document
 
+pytestmark = pytest.mark.both_backends
+
 METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
 
 

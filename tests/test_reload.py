@@ -11,6 +11,8 @@ import pytest
 from bot.app import WATCHER, create_app
 from tests.conftest import send_text
 
+pytestmark = pytest.mark.both_backends
+
 KNOWLEDGE = Path(__file__).parent.parent / "knowledge"
 
 

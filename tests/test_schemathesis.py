@@ -20,6 +20,8 @@ import pytest
 from bot.app import EVIDENCE, create_app
 from tests.conftest import Console, add_user, send_text, signed_query, wechat_xml
 
+pytestmark = pytest.mark.both_backends
+
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
 ST = Path(sys.executable).with_name("st")  # schemathesis' command, installed with the test extra
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"

@@ -20,6 +20,8 @@ import pytest
 from bot.app import create_app
 from tests.conftest import PASSWORD, Console, add_user
 
+pytestmark = pytest.mark.both_backends
+
 # The only routes anyone may call without logging in. A new @public handler fails
 # test_only_the_known_routes_are_public until it is added here on purpose.
 PUBLIC = {("GET", "/console/login"), ("POST", "/console/login"), ("GET", "/api/openapi.json")}

@@ -16,9 +16,12 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from bench.crash import ROOT, Server, signed_query
 from tests.conftest import wechat_xml
+
+pytestmark = pytest.mark.both_backends  # the workers' test; refusing to start needs no database
 
 
 def workers_of(supervisor: subprocess.Popen) -> set[int]:
@@ -61,8 +64,8 @@ async def workers_answering(session: aiohttp.ClientSession, server: Server, scra
     return seen
 
 
-async def test_two_workers_answer_one_port_and_a_killed_worker_is_started_again(tmp_path):
-    server = Server(tmp_path, "http://127.0.0.1:9", serve_args=("--workers", "2"))
+async def test_two_workers_answer_one_port_and_a_killed_worker_is_started_again(tmp_path, database_url):
+    server = Server(tmp_path, "http://127.0.0.1:9", database_url, serve_args=("--workers", "2"))
     try:
         await server.start(timeout=120)
         first = await wait_for(lambda: len(workers_of(server.proc)) == 2 and workers_of(server.proc), 60,
