@@ -1,6 +1,6 @@
 """The conversation engine's policies, each read alone on a real Turn (real knowledge, a real
-database on either backend), and the promise that lets the decision run without a lock: deciding writes
-nothing; apply.py stores what was decided."""
+database on either backend), and the promise that lets the decision run without a lock:
+deciding writes nothing; apply.py stores what was decided."""
 from __future__ import annotations
 
 import contextlib

@@ -13,7 +13,8 @@ from tests.conftest import reply_content, signed_query, wechat_xml
 from tests.test_console_browser import CHROMIUM, Desk, browser, desk, log_in, open_page  # noqa: F401 (fixtures)
 from tests.test_faq_editor import copy_knowledge
 
-pytestmark = [pytest.mark.both_backends, pytest.mark.skipif(not CHROMIUM.exists(), reason=f"browser tests need chromium at {CHROMIUM}")]
+pytestmark = [pytest.mark.both_backends,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"browser tests need chromium at {CHROMIUM}")]
 XSS = "<img src=x onerror=window.__xss=1>押金<script>window.__xss=1</script>"
 
 

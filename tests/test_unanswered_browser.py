@@ -12,7 +12,8 @@ import pytest
 from bot.app import ENGINE, SETTINGS
 from tests.test_console_browser import CHROMIUM, browser, desk, log_in, open_page  # noqa: F401 (fixtures)
 
-pytestmark = [pytest.mark.both_backends, pytest.mark.skipif(not CHROMIUM.exists(), reason=f"browser tests need chromium at {CHROMIUM}")]
+pytestmark = [pytest.mark.both_backends,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"browser tests need chromium at {CHROMIUM}")]
 
 KNOWLEDGE = Path(__file__).parent.parent / "knowledge"
 BATTERY = ["电动车电池在哪里换便宜", "电动车电池哪里换便宜啊"]
