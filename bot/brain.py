@@ -130,9 +130,11 @@ class Brain:
                 (not reading.found.topics or off >= OFF_TOPIC_OVER_A_TOPIC):
             return []
         likely = sorted(probabilities, key=probabilities.get, reverse=True)[:8]
+        # lexical is best first; an entry first in both readings is marked (see Candidate.agreed)
+        both_first = next(iter(lexical), None) if likely and likely[0] == next(iter(lexical), None) else None
         scored = [Candidate(entry_id, round(50 * probabilities.get(entry_id, 0.0)
                                             + 0.5 * (lexical[entry_id].score if entry_id in lexical else 0.0), 1),
-                            lexical[entry_id].example if entry_id in lexical else "")
+                            lexical[entry_id].example if entry_id in lexical else "", agreed=entry_id == both_first)
                   for entry_id in dict.fromkeys([*lexical, *likely])]
         scored.sort(key=lambda c: c.score, reverse=True)
         return scored[:limit]

@@ -310,7 +310,7 @@ REQUIRED_MESSAGES = (
     "intake_done", "intake_cancelled", "intake_expired", "case_status", "case_none", "case_notice",
     "emergency_violence", "emergency_medical", "emergency_traffic", "emergency_fire", "emergency_trapped",
     "emergency_selfharm", "emergency_plea", "confirm", "interjection", "next_steps", "intake_known",
-    "web_welcome", "web_too_fast", "scan_received", "still_waiting",
+    "web_welcome", "web_too_fast", "scan_received", "still_waiting", "answer_guess",
 )
 
 

@@ -117,6 +117,37 @@ def test_one_plausible_entry_is_a_yes_no_question_not_a_menu_of_one():
     assert decide([Candidate("a", 20, "")], names_a_topic=False).kind == "fallback"
 
 
+def test_an_entry_both_readings_put_first_is_answered_as_a_guess():
+    agreed = decide([Candidate("a", 32, "", agreed=True), Candidate("b", 21, "")])
+    assert agreed.kind == "answer" and agreed.guess
+    assert decide([Candidate("a", 32, "", agreed=True)], names_a_topic=False).guess
+    assert decide([Candidate("a", 32, ""), Candidate("b", 25, "")]).kind == "clarify"  # no agreement
+    assert decide([Candidate("a", 28, "", agreed=True), Candidate("b", 10, "")]).kind == "confirm"  # too weak
+    assert decide([Candidate("a", 32, "", agreed=True), Candidate("b", 25, "")]).kind == "clarify"  # too close
+    assert not decide([Candidate("a", 60, "", agreed=True), Candidate("b", 20, "")]).guess  # simply sure
+
+
+def test_the_ranking_marks_the_entry_both_readings_put_first():
+    from bot.brain import build_brain
+    kb, _ = load_knowledge(KNOWLEDGE)
+    ranked = build_brain(kb).rank("工资被拖欠了怎么办")
+    assert ranked[0].agreed and ranked[0].entry_id == "pay-withheld"
+    assert not any(c.agreed for c in ranked[1:])
+
+
+async def test_a_guess_says_first_what_it_understood(client, monkeypatch):
+    brain = client.app[ENGINE].brain
+    guessed = [Candidate("pay-deposit", 32, "", agreed=True), Candidate("pay-withheld", 21, "")]
+    real_rank = type(brain).rank
+    monkeypatch.setattr(type(brain), "rank", lambda self, text, limit=5, off_topic_floor=0.0:
+                        guessed if getattr(text, "text", text) == "押金的事" else real_rank(self, text, limit, off_topic_floor))
+    reply = await send_text(client, "押金的事", openid="o_guess")
+    assert last_out(client, "o_guess")["outcome"] == "answer"
+    assert reply.startswith("你问的应该是“押金、装备费不退怎么办”") and "转人工" in reply.splitlines()[0]
+    await send_text(client, "工资被拖欠了怎么办", openid="o_sure")  # sure: no guess line
+    assert "你问的应该是" not in last_out(client, "o_sure")["text"]
+
+
 async def test_confirm_then_yes_answers(client, monkeypatch):
     from bot.app import ENGINE
     brain = client.app[ENGINE].brain

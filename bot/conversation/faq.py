@@ -20,24 +20,24 @@ def decide(turn: Turn) -> Decision:
     candidates = rank(turn)
     decision = decide_kind(candidates, turn.engine.thresholds, names_a_topic=bool(reading.found.topics))
     if sure := followup.sure_answer(turn, candidates, decision):
-        entry, score, outcome, asked = sure
-        return answer(turn, entry, score, outcome, asked)
+        entry, score, outcome, asked, guess = sure
+        return answer(turn, entry, score, outcome, asked, guess)
     top = candidates[0] if candidates else None
     # A yes/no question is asking back too: staff review it with the other clarify questions.
     unanswered = Changes(unanswered=Unanswered(reading.text, reading.normalised,
                                                "clarify" if decision.kind == "confirm" else decision.kind,
                                                top.entry_id if top else None, top.score if top else None))
     # Asking back still tells what the conversation is probably about, for a follow-up.
-    guess = about(top.entry_id, reading.text, now) if top and decision.kind in ("confirm", "clarify") else None
+    probable_context = about(top.entry_id, reading.text, now) if top and decision.kind in ("confirm", "clarify") else None
     if decision.kind == "confirm":
         reply = turn.say("confirm", "clarify", intent=top.entry_id, score=top.score,
                          title=brain.kb.entry(top.entry_id).title)
-        return Decision(reply, unanswered.then(Changes({"pending": {"confirm": top.entry_id}, "context": guess})))
+        return Decision(reply, unanswered.then(Changes({"pending": {"confirm": top.entry_id}, "context": probable_context})))
     if decision.kind == "clarify":
         ids = [c.entry_id for c in decision.candidates]
         reply = turn.say("clarify", "clarify", intent=top.entry_id, score=top.score,
                          titles=[brain.kb.entry(i).title for i in ids])
-        return Decision(reply, unanswered.then(Changes({"pending": {"choices": ids}, "context": guess})))
+        return Decision(reply, unanswered.then(Changes({"pending": {"choices": ids}, "context": probable_context})))
     misses = (turn.conversation["misses"] or 0) + 1
     name = "fallback_offer_human" if misses >= MISSES_BEFORE_OFFERING_A_PERSON else "fallback"
     reply = turn.say(name, "fallback", intent=top.entry_id if top else "", score=top.score if top else None)
@@ -52,8 +52,8 @@ def sure(turn: Turn) -> Decision | None:
     candidates = rank(turn)
     decision = decide_kind(candidates, turn.engine.thresholds, names_a_topic=bool(turn.reading.found.topics))
     if found := followup.sure_answer(turn, candidates, decision):
-        entry, score, outcome, asked = found
-        return answer(turn, entry, score, outcome, asked)
+        entry, score, outcome, asked, guess = found
+        return answer(turn, entry, score, outcome, asked, guess)
     return None
 
 

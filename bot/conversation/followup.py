@@ -11,11 +11,12 @@ SHORT_FOLLOW_UP = 8  # characters: 北京的呢, 众包的也算吗
 PLACE_ASPECT = "地区"  # concepts.yaml's aspect for a city or province named in a follow-up
 OWN_ANSWER_IN_CONTEXT = 45.0  # above Thresholds.answer (40): leaving a topic takes more than starting one
 
-Sure = tuple[Entry, float | None, str, str]  # (entry, score, outcome, the words it answers)
+Sure = tuple[Entry, float | None, str, str, bool]  # (entry, score, outcome, the words it answers, a guess)
 
 
 def sure_answer(turn: Turn, candidates: list, decision) -> Sure | None:
-    """(entry, score, outcome, the words it answers) when the bot is sure, else None.
+    """(entry, score, outcome, the words it answers, whether it is a guess) when the bot is sure
+    enough to answer, else None.
     A new topic wins; a message that asks something of the topic (an aspect such as 材料,
     or a short 北京的呢) without a confident answer of its own is read within the last one."""
     brain, reading, context = turn.brain, turn.reading, turn.context
@@ -27,14 +28,16 @@ def sure_answer(turn: Turn, candidates: list, decision) -> Sure | None:
     # Within a topic, a message's own answer wins only when it is clearly its own question
     # (要啥条件才能申请 after hardship help is still about hardship help, not legal aid).
     own_answer = decision.kind == "answer" and candidates[0].score >= OWN_ANSWER_IN_CONTEXT
+    # A guess (an answer on the readings' agreement alone) is only a guess after the earlier words.
+    sure_alone = decision.kind == "answer" and not decision.guess
     if context and not (own_answer and subject) and \
-            (_asks_more(turn) or (decision.kind != "answer" and candidates)):
+            (_asks_more(turn) or (not sure_alone and candidates)):
         if new := _new_subject(turn, candidates):
             return new
         if followed := _follow_up(turn, candidates):
-            return followed[0], followed[1], "followup", context["text"] + "，" + reading.text
+            return followed[0], followed[1], "followup", context["text"] + "，" + reading.text, False
     if decision.kind == "answer":
-        return brain.kb.entry(candidates[0].entry_id), candidates[0].score, "answer", reading.text
+        return brain.kb.entry(candidates[0].entry_id), candidates[0].score, "answer", reading.text, decision.guess
     return None
 
 
@@ -55,7 +58,7 @@ def _new_subject(turn: Turn, candidates: list) -> Sure | None:
     runner_up = candidates[1].score if len(candidates) > 1 else 0.0
     if top.score - runner_up < thresholds.margin:
         return None
-    return entry, top.score, "answer", turn.reading.text
+    return entry, top.score, "answer", turn.reading.text, False
 
 
 def _follow_up(turn: Turn, candidates: list) -> tuple[Entry, float | None] | None:

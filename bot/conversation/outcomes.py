@@ -22,13 +22,18 @@ def about(entry_id: str, words: str, now: float) -> str:
     return json.dumps({"entry": entry_id, "text": words[-CONTEXT_TEXT_CHARS:], "at": now}, ensure_ascii=False)
 
 
-def answer(turn: Turn, entry: Entry, score: float | None, outcome: str, asked: str = "") -> Decision:
+def answer(turn: Turn, entry: Entry, score: float | None, outcome: str, asked: str = "",
+           guess: bool = False) -> Decision:
     """The entry's answer, with its next steps as numbered choices. asked: the rider's words this
-    answer was found for, kept so a follow-up can be read against them."""
+    answer was found for, kept so a follow-up can be read against them. guess: the bot is less
+    sure (intents.Decision.guess), so the reply first says what it understood, and how to say
+    it is not that."""
     shown = bool(turn.conversation["disclaimer_shown"])
     # The same for every rider for one version of the knowledge: rendered once, remembered.
     text, steps = turn.brain.memo.get(("answer", entry.id, shown, *turn.engine.context.items()),
                                       lambda: _answer_text(turn, entry, shown))
+    if guess:
+        text = turn.render("answer_guess", title=entry.title) + "\n" + text
     fields = {"misses": 0, "pending": None, "context": about(entry.id, asked or entry.title, turn.now)}
     if steps:
         fields["pending"] = {"choices": list(steps)}
