@@ -91,6 +91,23 @@ async def test_off_topic_gets_no_topic_menu_and_an_interjection_a_short_prompt(c
     assert last_out(client, "o_off2")["outcome"] == "interjection" and "转人工" in reply
 
 
+async def test_a_platform_named_alone_is_a_follow_up_within_a_conversation(client):
+    await send_text(client, "美团", openid="o_platform_alone")  # nothing to follow: a prompt
+    assert last_out(client, "o_platform_alone")["outcome"] == "interjection"
+    rider = "o_platform_follow"
+    await send_text(client, "站长罚了我两百 说我超时", openid=rider)
+    assert last_out(client, rider)["intent"] == "fine-appeal"
+    await send_text(client, "美团", openid=rider)  # which platform: still the same question
+    assert last_out(client, rider)["outcome"] == "followup" and last_out(client, rider)["intent"] == "fine-appeal"
+
+
+async def test_a_time_limit_passed_is_asked_within_the_time_limit_topic(client):
+    rider = "o_passed"
+    await send_text(client, "劳动仲裁有时间限制吗 多久之内要申请", openid=rider)
+    await send_text(client, "那超了咋办 就没办法了？", openid=rider)
+    assert last_out(client, rider)["intent"] == "arbitration-time-limit"
+
+
 @pytest.mark.parametrize("text", ["附近哪有好吃的米粉", "后天天气咋样", "帮我查个快递单号到哪了", "去汽车站怎么走",
                                   "你属啥的", "明天会不会下雨啊"])  # 下雨 is a topic word; the classifier is sure all the same
 async def test_off_topic_is_a_class_the_classifier_learns(client, text):

@@ -13,6 +13,11 @@ def decide(turn: Turn) -> Decision | None:
     if brain.thanks.is_whole(cleaned):
         return Decision(turn.say("thanks", "thanks"))
     found = turn.reading.found
-    if len(cleaned) <= INTERJECTION_CHARS and not (found.topics or found.aspects):
+    if len(cleaned) <= INTERJECTION_CHARS and not (found.topics or found.aspects) and not _names_a_platform(turn):
         return Decision(turn.say("interjection", "interjection"))
     return None
+
+
+def _names_a_platform(turn: Turn) -> bool:
+    """美团, 滴滴: within a conversation, the rider saying where they work (a follow-up)."""
+    return bool(turn.context) and any(p in turn.reading.normalised for p in turn.brain.kb.platforms)
