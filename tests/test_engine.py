@@ -109,7 +109,7 @@ async def test_off_topic_is_declined_and_two_misses_offer_a_person(client):
 
 async def test_clarify_offers_numbered_choices_and_the_number_answers(client):
     engine = client.app[ENGINE]
-    engine.thresholds = Thresholds(answer=101, margin=0, clarify=0)  # every match is unsure
+    engine.thresholds = Thresholds(answer=101, margin=0, clarify=0, agreed=101)  # every match is unsure
     reply = await send_text(client, "押金不给退怎么办", openid="o_c")
     assert "1." in reply and "2." in reply and "回复数字" in reply
     choices = json.loads(conversation(client, "o_c")["pending"])["choices"]
