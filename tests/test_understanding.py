@@ -101,6 +101,15 @@ async def test_a_platform_named_alone_is_a_follow_up_within_a_conversation(clien
     assert last_out(client, rider)["outcome"] == "followup" and last_out(client, rider)["intent"] == "fine-appeal"
 
 
+async def test_thanks_after_a_word_of_acknowledgement_ends_the_topic_politely(client):
+    rider = "o_thanks_after"
+    await send_text(client, "高温补贴有吗", openid=rider)
+    reply = await send_text(client, "行吧 谢了", openid=rider)
+    assert last_out(client, rider)["outcome"] == "thanks" and "高温" not in reply
+    await send_text(client, "拖欠工资谢谢", openid="o_thanks_question")  # a question, thanked in advance
+    assert last_out(client, "o_thanks_question")["intent"] == "pay-withheld"
+
+
 async def test_a_time_limit_passed_is_asked_within_the_time_limit_topic(client):
     rider = "o_passed"
     await send_text(client, "劳动仲裁有时间限制吗 多久之内要申请", openid=rider)

@@ -4,18 +4,25 @@ from __future__ import annotations
 from bot.conversation.model import Decision, Turn
 
 INTERJECTION_CHARS = 2  # a message this short that names nothing (啊, 嗯嗯, ？？) gets a short prompt
+ACKNOWLEDGEMENT_CHARS = 3  # 行吧, 好的, ok before a thanks
 
 
 def decide(turn: Turn) -> Decision | None:
     cleaned, brain = turn.cleaned, turn.brain
     if not cleaned or brain.greetings.is_whole(cleaned):
         return Decision(turn.say("greeting", "greeting"))
-    if brain.thanks.is_whole(cleaned):
-        return Decision(turn.say("thanks", "thanks"))
     found = turn.reading.found
+    if brain.thanks.is_whole(cleaned) or (not (found.topics or found.aspects) and _thanks_after_a_word(turn)):
+        return Decision(turn.say("thanks", "thanks"))
     if len(cleaned) <= INTERJECTION_CHARS and not (found.topics or found.aspects) and not _names_a_platform(turn):
         return Decision(turn.say("interjection", "interjection"))
     return None
+
+
+def _thanks_after_a_word(turn: Turn) -> bool:
+    """行吧 谢了, ok谢谢: thanks after a word or two of acknowledgement, not a question."""
+    cleaned = turn.cleaned
+    return any(turn.brain.thanks.is_whole(cleaned[i:]) for i in range(1, min(ACKNOWLEDGEMENT_CHARS, len(cleaned) - 1) + 1))
 
 
 def _names_a_platform(turn: Turn) -> bool:
