@@ -243,49 +243,72 @@ def test_kb_check_refuses_a_follow_up_to_an_unknown_entry(tmp_path):
 # questions added to the FAQ as phrasings and their danger messages to danger_examples.yaml.
 # The figures that count are those of the test set measured once after them.
 GATES = {
-    # Floors just under today's figures (2026-12-01), so a change that loses riders fails;
-    # false_alarms is a ceiling, at the counts of 2026-12-02.
-    "dev": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 1, "offtopic": 0.99, "follow_ups": 0.9, "false_alarms": 0},
-    "dev2": {"danger": 0.98, "handoff": 0.99, "first": 0.99, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.88, "false_alarms": 1},
-    "dev3": {"danger": 0.99, "handoff": 0.99, "first": 0.99, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.92, "false_alarms": 0},
+    # Floors just under today's figures (2026-12-02, after answering on the readings' agreement
+    # and tuning on development set 5), so a change that loses riders fails; wrong and
+    # false_alarms are ceilings at today's counts.
+    "dev": {"danger": 1.0, "handoff": 1.0, "answered": 0.96, "first": 0.97, "wrong": 1, "offtopic": 1.0,
+             "follow_ups": 0.91, "false_alarms": 0},
+    "dev2": {"danger": 1.0, "handoff": 1.0, "answered": 0.99, "first": 0.99, "wrong": 0, "offtopic": 1.0,
+             "follow_ups": 0.9, "false_alarms": 1},
+    "dev3": {"danger": 1.0, "handoff": 1.0, "answered": 0.99, "first": 0.99, "wrong": 0, "offtopic": 1.0,
+             "follow_ups": 0.93, "false_alarms": 0},
     # dev4: written blind on 2026-12-01, tuned on (phrasings, danger examples, answers while
     # waiting). Before tuning: danger 97.5%, answered 82.5%, first 91.0%, follow-ups 54.1%.
-    "dev4": {"danger": 0.99, "handoff": 0.99, "first": 0.98, "wrong": 0, "offtopic": 0.97, "follow_ups": 0.83, "false_alarms": 12},
+    "dev4": {"danger": 1.0, "handoff": 1.0, "answered": 0.98, "first": 0.98, "wrong": 0, "offtopic": 1.0,
+             "follow_ups": 0.85, "false_alarms": 12},
+    # dev5: written blind on 2026-12-02 to tune on (indirect self-harm, asking for a person, questions
+    # without legal words). Before tuning: danger 90.8%, handoff 81.7%, answered 85.6%, follow-ups 84.4%.
+    "dev5": {"danger": 1.0, "handoff": 0.98, "answered": 0.95, "first": 0.97, "wrong": 1, "offtopic": 1.0,
+             "follow_ups": 0.85, "false_alarms": 4},
     # Test set 3, measured once at f04e93f: danger 94.3% (93.3% after the fix for short messages),
     # handoff 91.7%, first 96.2%, no wrong answer, off-topic 86.0%, follow-ups 51.8%. Looked at
     # since, not tuned on.
-    "test": {"danger": 0.98, "handoff": 0.99, "first": 0.96, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.86, "false_alarms": 3},
+    "test": {"danger": 1.0, "handoff": 1.0, "answered": 0.96, "first": 0.97, "wrong": 0, "offtopic": 1.0,
+             "follow_ups": 0.85, "false_alarms": 3},
     # Test set 4, measured once at 7c9a91d: danger 96.4%, handoff 86.0%, first 93.9%, one wrong
     # answer, off-topic 94.0%, follow-ups 63.6%. Tuned on since (follow-ups, handoff, danger).
-    "test4": {"danger": 0.99, "handoff": 0.99, "first": 0.93, "wrong": 1, "offtopic": 0.97, "follow_ups": 0.82, "false_alarms": 8},
+    "test4": {"danger": 1.0, "handoff": 1.0, "answered": 0.93, "first": 0.95, "wrong": 2, "offtopic": 1.0,
+             "follow_ups": 0.83, "false_alarms": 7},
     # Test set 5, measured once at 7ab4813: danger 96.0%, handoff 82.1%, first 95.4%, two wrong
     # answers, off-topic 89.3%, follow-ups 78.9%. Tuned on since (handoff, danger, off-topic).
-    "test5": {"danger": 0.98, "handoff": 0.98, "first": 0.95, "wrong": 2, "offtopic": 0.97, "follow_ups": 0.82, "false_alarms": 8},
+    "test5": {"danger": 1.0, "handoff": 1.0, "answered": 0.93, "first": 0.96, "wrong": 1, "offtopic": 0.98,
+             "follow_ups": 0.82, "false_alarms": 8},
     # Test set 6, measured once at 060a882: danger 96.0%, handoff 96.4%, first 95.8%, no wrong
     # answer, off-topic 87.5%, follow-ups 77.1%. Since tuned on (danger wordings, urgent pleas).
-    "test6": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 0, "offtopic": 0.94, "follow_ups": 0.81, "false_alarms": 15},
+    "test6": {"danger": 1.0, "handoff": 1.0, "answered": 0.91, "first": 0.95, "wrong": 0, "offtopic": 0.94,
+             "follow_ups": 0.82, "false_alarms": 15},
     # Test set 7, measured once at 98a3461: danger 93.3%, handoff 94.6%, first 97.1%, no wrong
     # answer, off-topic 98.2%, follow-ups 83.3%. Since tuned on (pinyin, dialect, new subjects,
     # the answer threshold).
-    "test7": {"danger": 0.99, "handoff": 0.99, "first": 0.97, "wrong": 0, "offtopic": 0.99, "follow_ups": 0.88, "false_alarms": 11},
+    "test7": {"danger": 1.0, "handoff": 1.0, "answered": 0.96, "first": 0.97, "wrong": 0, "offtopic": 1.0,
+             "follow_ups": 0.9, "false_alarms": 11},
     # Test set 8, measured once at 5d6cb58 (the figures the README quotes): danger 97.8%, handoff
     # 94.6%, first 95.8%, one wrong answer, off-topic 98.2%, follow-ups 85.4%. Since tuned on
     # (danger wordings, Shanghainese, figures of speech).
-    "test8": {"danger": 0.99, "handoff": 0.99, "first": 0.95, "wrong": 1, "offtopic": 0.98, "follow_ups": 0.85, "false_alarms": 14},
+    "test8": {"danger": 0.99, "handoff": 1.0, "answered": 0.94, "first": 0.97, "wrong": 0, "offtopic": 0.98,
+             "follow_ups": 0.83, "false_alarms": 13},
     # Test set 9, measured once at 360cb2d: danger 99.6%, handoff 92.9%, first 94.2%, two wrong
     # answers, off-topic 98.2%, follow-ups 90.2%. Since tuned on (handoff wordings, Cantonese
     # 人工 for wages, figures of speech); a follow-up on the edge of the threshold went the other way.
-    "test9": {"danger": 0.99, "handoff": 0.98, "first": 0.94, "wrong": 2, "offtopic": 0.99, "follow_ups": 0.88, "false_alarms": 12},
+    "test9": {"danger": 1.0, "handoff": 0.98, "answered": 0.95, "first": 0.97, "wrong": 1, "offtopic": 1.0,
+             "follow_ups": 0.91, "false_alarms": 12},
     # Test set 10, measured once at d6d7426 (the figures the README quotes): danger 97.3%, handoff
     # 92.9%, first 92.6%, one wrong answer, off-topic 87.5%, follow-ups 78.2%, 16 false alarms.
     # Since tuned on (danger in English and fragments, video calls, handoff wordings, 菜鸟驿站).
-    "test10": {"danger": 0.99, "handoff": 0.99, "first": 0.92, "wrong": 1, "offtopic": 0.91, "follow_ups": 0.78,
-               "false_alarms": 16},
+    "test10": {"danger": 1.0, "handoff": 1.0, "answered": 0.89, "first": 0.92, "wrong": 1, "offtopic": 0.91,
+             "follow_ups": 0.8, "false_alarms": 16},
     # Test set 11, measured once at b5a44c7 (the figures the README quotes): danger 98.7%, handoff
     # 92.9%, first 88.1%, 11 wrong answers, off-topic 91.1%, follow-ups 80.0%, 27 false alarms.
     # Since tuned on (its missed self-harm, plea and handoff wordings, voice-input homophones).
-    "test11": {"danger": 0.99, "handoff": 0.98, "first": 0.88, "wrong": 10, "offtopic": 0.91, "follow_ups": 0.8,
-               "false_alarms": 27},
+    "test11": {"danger": 0.99, "handoff": 1.0, "answered": 0.84, "first": 0.9, "wrong": 13, "offtopic": 0.91,
+             "follow_ups": 0.82, "false_alarms": 24},
+    # Test set 12, measured once at 2ef48c9 (before this round's changes): danger 96.4%, handoff
+    # 89.3%, answered 65.4%, first 81.1%, 11 wrong, off-topic 91.1%, follow-ups 79.6%, 34 false
+    # alarms; and once at 6f66b30 (the round's method, frozen): danger 96.9%, handoff 92.9%,
+    # answered 75.3%, first 84.6%, 11 wrong, off-topic 92.9%, follow-ups 80.3%, 36 false alarms.
+    # Since tuned on (its missed danger and handoff wordings, everyday words for topics).
+    "test12": {"danger": 1.0, "handoff": 1.0, "answered": 0.76, "first": 0.86, "wrong": 11, "offtopic": 0.92,
+             "follow_ups": 0.8, "false_alarms": 36},
 }
 
 
@@ -295,6 +318,7 @@ def test_blind_set_figures_hold(name):
     share = lambda tally: tally.right / tally.total  # noqa: E731
     assert share(report.danger_all) >= gate["danger"], report.danger_all
     assert share(report.handoff) >= gate["handoff"], report.handoff
+    assert share(report.answered) >= gate["answered"], report.answered
     assert share(report.first) >= gate["first"], report.first
     assert len(report.wrong_answers) <= gate["wrong"], report.wrong_answers
     assert share(report.offtopic) >= gate["offtopic"], report.offtopic
