@@ -131,7 +131,8 @@ class Brain:
             return []
         likely = sorted(probabilities, key=probabilities.get, reverse=True)[:8]
         # lexical is best first; an entry first in both readings is marked (see Candidate.agreed)
-        both_first = next(iter(lexical), None) if likely and likely[0] == next(iter(lexical), None) else None
+        lexical_first = next(iter(lexical), None)
+        both_first = lexical_first if likely and likely[0] == lexical_first else None
         scored = [Candidate(entry_id, round(50 * probabilities.get(entry_id, 0.0)
                                             + 0.5 * (lexical[entry_id].score if entry_id in lexical else 0.0), 1),
                             lexical[entry_id].example if entry_id in lexical else "", agreed=entry_id == both_first)

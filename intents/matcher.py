@@ -66,10 +66,11 @@ def decide(candidates: list[Candidate], thresholds: Thresholds = Thresholds(), c
         return Decision("fallback", ())
     top = candidates[0]
     runner_up = candidates[1].score if len(candidates) > 1 else 0.0
+    guess = top.agreed and top.score >= thresholds.agreed and top.score - runner_up >= thresholds.margin
     if not names_a_topic:
         if top.score >= thresholds.without_topic and top.score - runner_up >= thresholds.margin:
             return Decision("answer", (top,))
-        if top.agreed and top.score >= thresholds.agreed and top.score - runner_up >= thresholds.margin:
+        if guess:
             return Decision("answer", (top,), guess=True)
         if top.score >= thresholds.without_topic_confirm:
             return Decision("confirm", (top,))
@@ -78,7 +79,7 @@ def decide(candidates: list[Candidate], thresholds: Thresholds = Thresholds(), c
         return Decision("fallback", tuple(candidates[:choices]))
     if top.score >= thresholds.answer and top.score - runner_up >= thresholds.margin:
         return Decision("answer", (top,))
-    if top.agreed and top.score >= thresholds.agreed and top.score - runner_up >= thresholds.margin:
+    if guess:
         return Decision("answer", (top,), guess=True)
     close = [c for c in candidates[:choices] if c.score >= thresholds.clarify]
     if len(close) == 1:

@@ -12,9 +12,10 @@ def decide(turn: Turn) -> Decision | None:
     if not cleaned or brain.greetings.is_whole(cleaned):
         return Decision(turn.say("greeting", "greeting"))
     found = turn.reading.found
-    if brain.thanks.is_whole(cleaned) or (not (found.topics or found.aspects) and _thanks_after_a_word(turn)):
+    names_nothing = not (found.topics or found.aspects)
+    if brain.thanks.is_whole(cleaned) or (names_nothing and _thanks_after_a_word(turn)):
         return Decision(turn.say("thanks", "thanks"))
-    if len(cleaned) <= INTERJECTION_CHARS and not (found.topics or found.aspects) and not _names_a_platform(turn):
+    if len(cleaned) <= INTERJECTION_CHARS and names_nothing and not _names_a_platform(turn):
         return Decision(turn.say("interjection", "interjection"))
     return None
 
