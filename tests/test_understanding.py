@@ -309,6 +309,11 @@ GATES = {
     # Since tuned on (its missed danger and handoff wordings, everyday words for topics).
     "test12": {"danger": 1.0, "handoff": 1.0, "answered": 0.76, "first": 0.86, "wrong": 11, "offtopic": 0.92,
              "follow_ups": 0.8, "false_alarms": 36},
+    # Test set 13, measured once at eec3bba (method frozen since 2d8effe; the figures the README
+    # quotes): danger 94.6%, handoff 92.9%, answered 81.4%, first 88.8%, 16 wrong, off-topic
+    # 92.9%, follow-ups 75.5%, 28 false alarms. Not tuned on yet.
+    "test13": {"danger": 0.94, "handoff": 0.92, "answered": 0.81, "first": 0.88, "wrong": 16, "offtopic": 0.92,
+             "follow_ups": 0.75, "false_alarms": 28},
 }
 
 
