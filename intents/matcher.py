@@ -103,25 +103,55 @@ class Matcher:
         self.normalise = normalise
         self.features = features
         self._examples: dict[str, list[str]] = {}
-        entry_grams: dict[str, set[str]] = {}
+        self._grams: dict[str, set[str]] = {}
         for entry_id, (phrasings, keywords) in entries.items():
-            raw = [str(p) for p in (*phrasings, *keywords)]
-            texts = [t for t in (normalise(p) for p in phrasings) if t]
-            kws = [k for k in (normalise(k) for k in keywords) if k]
-            self._examples[entry_id] = texts
-            entry_grams[entry_id] = set().union(*(grams(t) for t in texts + kws), *(features(r) for r in raw))
-        n = max(len(entry_grams), 1)
-        document_frequency: dict[str, int] = defaultdict(int)
-        for gs in entry_grams.values():
+            self._examples[entry_id], self._grams[entry_id] = self._read_entry(phrasings, keywords)
+        self._index()
+
+    def _read_entry(self, phrasings: Iterable[str], keywords: Iterable[str]) -> tuple[list[str], set[str]]:
+        phrasings, keywords = list(phrasings), list(keywords)
+        raw = [str(p) for p in (*phrasings, *keywords)]
+        texts = [t for t in (self.normalise(p) for p in phrasings) if t]
+        kws = [k for k in (self.normalise(k) for k in keywords) if k]
+        return texts, set().union(*(grams(t) for t in texts + kws), *(self.features(r) for r in raw))
+
+    def _index(self) -> None:
+        self._df: dict[str, int] = defaultdict(int)
+        for gs in self._grams.values():
             for g in gs:
-                document_frequency[g] += 1
+                self._df[g] += 1
+        n = max(len(self._grams), 1)
         # Smoothed IDF: a gram in every entry still counts a little; an unseen gram counts most.
-        self._idf = {g: math.log((n + 1) / (df + 0.5)) for g, df in document_frequency.items()}
+        self._idf = {g: math.log((n + 1) / (df + 0.5)) for g, df in self._df.items()}
         self._unseen_idf = math.log((n + 1) / 0.5)
         self._postings: dict[str, list[str]] = defaultdict(list)
-        for entry_id, gs in entry_grams.items():
+        for entry_id, gs in self._grams.items():
             for g in gs:
                 self._postings[g].append(entry_id)
+
+    def replacing(self, entry_id: str, phrasings: Iterable[str], keywords: Iterable[str]) -> "Matcher":
+        """A copy with one existing entry's phrasings and keywords replaced; only the grams that
+        entry gains or loses are re-indexed. kb check's leave-one-out builds one per phrasing,
+        and the console's save waits on it."""
+        copy = object.__new__(Matcher)
+        copy.normalise, copy.features, copy._unseen_idf = self.normalise, self.features, self._unseen_idf
+        copy._examples, copy._grams = dict(self._examples), dict(self._grams)
+        copy._examples[entry_id], copy._grams[entry_id] = copy._read_entry(phrasings, keywords)
+        copy._df, copy._idf, copy._postings = defaultdict(int, self._df), dict(self._idf), defaultdict(list, self._postings)
+        old, new = self._grams[entry_id], copy._grams[entry_id]
+        n = max(len(copy._grams), 1)
+        for g in old - new:
+            copy._df[g] -= 1
+            copy._postings[g] = [e for e in copy._postings[g] if e != entry_id]
+            if copy._df[g]:
+                copy._idf[g] = math.log((n + 1) / (copy._df[g] + 0.5))
+            else:
+                del copy._df[g], copy._idf[g], copy._postings[g]
+        for g in new - old:
+            copy._df[g] += 1
+            copy._postings[g] = [*copy._postings[g], entry_id]
+            copy._idf[g] = math.log((n + 1) / (copy._df[g] + 0.5))
+        return copy
 
     @property
     def entry_ids(self) -> list[str]:

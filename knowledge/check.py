@@ -145,7 +145,7 @@ def confusable_examples(kb: KnowledgeBase, normalise: Normalise, locate: "_Examp
     save checks the one entry it changed; the whole base takes seconds)."""
     shared = _shared_phrasings(kb, normalise)
     # Mirrors bot.brain.build_brain, which builds the serving matcher the same way.
-    index = {e.id: (e.examples, e.keywords) for e in kb.entries}
+    whole = Matcher({e.id: (e.examples, e.keywords) for e in kb.entries}, normalise)
     problems = []
     for entry in kb.entries:
         if only is not None and entry.id != only:
@@ -155,7 +155,7 @@ def confusable_examples(kb: KnowledgeBase, normalise: Normalise, locate: "_Examp
                 continue  # already an error from duplicate_examples; this would only repeat it
             line = locate(entry, example)
             rest = entry.examples[:i] + entry.examples[i + 1:]
-            matcher = Matcher({**index, entry.id: (rest, entry.keywords)}, normalise)
+            matcher = whole.replacing(entry.id, rest, entry.keywords)
             candidates = matcher.match(example)
             if candidates and candidates[0].entry_id == entry.id:
                 continue

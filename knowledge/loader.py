@@ -505,7 +505,8 @@ def ignore_conflicts(ignore: tuple[str, ...], concepts: dict[str, tuple[str, ...
     conflicts = []
     words = {clean(w) for ws in concepts.values() for w in ws if "…" not in w and "..." not in w}
     for phrase in {clean(p) for p in ignore} - {""}:
-        for word in sorted(w for w in words if w):
+        # Hiding a word means sharing a character with it: the cheap test skips most pairs.
+        for word in sorted(w for w in words if w and not set(phrase).isdisjoint(w)):
             if any(phrase in said and word not in said.replace(phrase, "｜") for said in (word, word + "了", word + "啊")):
                 conflicts.append((phrase, word))
     return conflicts

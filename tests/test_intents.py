@@ -50,6 +50,20 @@ def test_matcher_ranks_by_meaning_and_decides():
     assert decide(m.match("明天天气怎么样")).kind == "fallback"
 
 
+def test_a_matcher_with_one_entry_replaced_ranks_as_one_built_afresh():
+    """kb check's leave-one-out uses replacing() instead of a rebuild per phrasing."""
+    entries = {"deposit": (["押金不退怎么办", "要交押金吗", "装备费退不退"], ["押金"]),
+               "injury": (["送餐摔伤了怎么办", "受伤了找谁"], ["受伤"]),
+               "fine": (["超时罚款合理吗", "被罚了五十"], ["罚款"])}
+    whole = Matcher(entries, clean)
+    for rest in (["要交押金吗"], ["装备费退不退", "摔伤了押金退不退"], []):
+        replaced = whole.replacing("deposit", rest, ["押金"])
+        fresh = Matcher({**entries, "deposit": (rest, ["押金"])}, clean)
+        for text in ("押金不退怎么办", "装备费退不退", "摔伤了找谁", "罚款五十"):
+            assert replaced.match(text) == fresh.match(text), (rest, text)
+    assert whole.match("押金不退怎么办")[0].score == 100  # the original is left as it was
+
+
 def test_decide_clarifies_between_close_candidates():
     close = [Candidate("a", 70, ""), Candidate("b", 69, ""), Candidate("c", 20, "")]
     decision = decide(close, Thresholds(answer=60, margin=5, clarify=40))
