@@ -4,6 +4,7 @@
     甲+乙           both must appear (each may be a concept name or a word)
     甲|乙           either
     ^甲             only in a short message that names no topic (帮帮我, but not 帮帮我 工资被拖欠)
+    =甲|乙          only when the whole message is these words, repeated or not (火!!, 急急急)
 """
 from __future__ import annotations
 
@@ -36,9 +37,16 @@ class Rule:
     def __init__(self, source: str, concepts: Mapping[str, re.Pattern[str] | None]):
         self.source = source
         self.short_only = source.startswith("^")
-        self.terms = [_Term(part, concepts) for part in source.lstrip("^").split("+")]
+        # A word alone means more than the same word inside a message: 火 is a shout, 火太旺 is cooking.
+        self.whole = None
+        if source.startswith("="):
+            words = [w for w in source[1:].split("|") if w.strip()]
+            self.whole = re.compile(f"(?:{compile_words(words).pattern})+") if compile_words(words) else None
+        self.terms = [_Term(part, concepts) for part in source.lstrip("^").split("+")] if self.whole is None else []
 
     def fires(self, text: str, short: bool) -> bool:
+        if self.whole is not None:
+            return self.whole.fullmatch(text) is not None
         return (short or not self.short_only) and all(term.found(text) for term in self.terms)
 
 

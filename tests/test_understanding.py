@@ -226,6 +226,25 @@ async def test_short_everyday_replies_are_not_danger(client, text):
     assert last_out(client, "o_short")["outcome"] != "emergency"
 
 
+@pytest.mark.parametrize("text, number", [
+    ("烟!!", "119"), ("火 火 宿舍", "119"),  # a shout of one word is the whole message
+    ("急!!!!!!", "110"), ("你们快", "110"), ("嗯 快 救", "110"),
+    ("反正这个世界少我一个也没啥", "12356"),
+    ("我的押金五百 以后我要是不在了 能退给我闺女吗", "12356"),  # a topic named, but arranging for after death
+    ("我被两个人按在地上 手机差点被抢走 他们还不让我起来", "110"),  # 差点 is not "it is over"
+])
+async def test_danger_in_a_word_or_a_farewell_is_an_emergency(client, text, number):
+    reply = await send_text(client, text, openid="o_word")
+    assert last_out(client, "o_word")["outcome"] == "emergency" and number in reply, reply
+
+
+@pytest.mark.parametrize("text", ["烧烤摊的火太旺了 羊肉串都糊了", "这单子火急火燎的 催命一样",
+                                  "卡在审核这步好几天了 注册不了 急", "给120急救中心送餐 电梯在哪边"])
+async def test_the_same_words_inside_an_everyday_message_are_not_danger(client, text):
+    await send_text(client, text, openid="o_same")
+    assert last_out(client, "o_same")["outcome"] != "emergency"
+
+
 async def test_a_fire_with_people_inside_is_an_emergency(client):
     reply = await send_text(client, "仓库着火了 我们还在里面", openid="o_fire")
     assert last_out(client, "o_fire")["outcome"] == "emergency" and "119" in reply
