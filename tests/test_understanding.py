@@ -47,10 +47,16 @@ async def test_a_past_accident_asked_about_is_not_an_emergency(client):
 
 
 @pytest.mark.parametrize("text", ["让真人回我", "找工会的人帮我处理一下", "机器人别回了 叫个人来",
-                                  "能不能让律师跟我聊聊", "zrg", "rengong", "能安排法律顾问跟我通个电话吗"])
+                                  "能不能让律师跟我聊聊", "zrg", "rengong", "能安排法律顾问跟我通个电话吗",
+                                  "客服在不在", "贼费劲 整不明白 给我整个人工", "有没有客服能语音的 打字太慢了 我在开车"])
 async def test_asking_for_a_person_in_other_words(client, text):
     reply = await send_text(client, text, openid="o_person")
     assert last_out(client, "o_person")["outcome"] == "handoff" and "工作人员" in reply
+
+
+async def test_a_question_saying_typing_is_slow_is_still_answered(client):
+    await send_text(client, "公会有没有电话可以打 直接打电话问比较快 打字太慢了", openid="o_slow")
+    assert last_out(client, "o_slow")["outcome"] == "answer"
 
 
 async def test_a_follow_up_is_read_within_the_topic_and_a_new_topic_wins(client):
