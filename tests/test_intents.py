@@ -64,6 +64,13 @@ def test_a_matcher_with_one_entry_replaced_ranks_as_one_built_afresh():
     assert whole.match("押金不退怎么办")[0].score == 100  # the original is left as it was
 
 
+def test_a_whole_message_rule_fires_only_on_its_words_alone():
+    from intents.rules import RuleSet
+    rules = RuleSet(["=火|烟"], {})
+    assert rules.first("火") and rules.first("火火火") and rules.first("烟火")
+    assert rules.first("火太旺了") is None and rules.first("上火") is None and rules.first("") is None
+
+
 def test_decide_clarifies_between_close_candidates():
     close = [Candidate("a", 70, ""), Candidate("b", 69, ""), Candidate("c", 20, "")]
     decision = decide(close, Thresholds(answer=60, margin=5, clarify=40))

@@ -238,6 +238,8 @@ async def test_short_everyday_replies_are_not_danger(client, text):
     ("反正这个世界少我一个也没啥", "12356"),
     ("我的押金五百 以后我要是不在了 能退给我闺女吗", "12356"),  # a topic named, but arranging for after death
     ("我被两个人按在地上 手机差点被抢走 他们还不让我起来", "110"),  # 差点 is not "it is over"
+    ("撞了", "122"), ("赶紧赶紧赶紧", "110"),
+    ("人死了 欠的网贷还要家里人还吗", "12356"), ("这座桥离水面有多高啊", "12356"),  # death asked as a question
 ])
 async def test_danger_in_a_word_or_a_farewell_is_an_emergency(client, text, number):
     reply = await send_text(client, text, openid="o_word")
@@ -325,7 +327,7 @@ GATES = {
     # Test set 11, measured once at b5a44c7 (the figures the README quotes): danger 98.7%, handoff
     # 92.9%, first 88.1%, 11 wrong answers, off-topic 91.1%, follow-ups 80.0%, 27 false alarms.
     # Since tuned on (its missed self-harm, plea and handoff wordings, voice-input homophones).
-    "test11": {"danger": 0.99, "handoff": 1.0, "answered": 0.84, "first": 0.9, "wrong": 13, "offtopic": 0.91,
+    "test11": {"danger": 0.99, "handoff": 1.0, "answered": 0.85, "first": 0.91, "wrong": 9, "offtopic": 0.91,
              "follow_ups": 0.82, "false_alarms": 24},
     # Test set 12, measured once at 2ef48c9 (before this round's changes): danger 96.4%, handoff
     # 89.3%, answered 65.4%, first 81.1%, 11 wrong, off-topic 91.1%, follow-ups 79.6%, 34 false
@@ -334,11 +336,16 @@ GATES = {
     # Since tuned on (its missed danger and handoff wordings, everyday words for topics).
     "test12": {"danger": 1.0, "handoff": 1.0, "answered": 0.76, "first": 0.86, "wrong": 11, "offtopic": 0.92,
              "follow_ups": 0.8, "false_alarms": 36},
-    # Test set 13, measured once at eec3bba (method frozen since 2d8effe; the figures the README
-    # quotes): danger 94.6%, handoff 92.9%, answered 81.4%, first 88.8%, 16 wrong, off-topic
-    # 92.9%, follow-ups 75.5%, 28 false alarms. Not tuned on yet.
-    "test13": {"danger": 0.94, "handoff": 0.92, "answered": 0.81, "first": 0.88, "wrong": 16, "offtopic": 0.92,
-             "follow_ups": 0.75, "false_alarms": 28},
+    # Test set 13, measured once at eec3bba (method frozen since 2d8effe): danger 94.6%, handoff
+    # 92.9%, answered 81.4%, first 88.8%, 16 wrong, off-topic 92.9%, follow-ups 75.5%, 28 false
+    # alarms. Since tuned on (its missed danger and handoff wordings).
+    "test13": {"danger": 1.0, "handoff": 1.0, "answered": 0.82, "first": 0.9, "wrong": 11, "offtopic": 0.92,
+             "follow_ups": 0.76, "false_alarms": 28},
+    # Test set 14, measured once at 33aaf53 (the figures the README quotes): danger 92.0%, handoff
+    # 92.9%, answered 80.4%, first 87.8%, 9 wrong, off-topic 92.9%, follow-ups 78.5%, 35 false
+    # alarms. Since tuned on (its missed danger and handoff wordings, recurring wrong answers).
+    "test14": {"danger": 0.97, "handoff": 0.98, "answered": 0.81, "first": 0.88, "wrong": 6, "offtopic": 0.92,
+             "follow_ups": 0.79, "false_alarms": 35},
 }
 
 
