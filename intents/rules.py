@@ -40,9 +40,9 @@ class Rule:
         # A word alone means more than the same word inside a message: 火 is a shout, 火太旺 is cooking.
         self.whole = None
         if source.startswith("="):
-            words = [w for w in source[1:].split("|") if w.strip()]
-            self.whole = re.compile(f"(?:{compile_words(words).pattern})+") if compile_words(words) else None
-        self.terms = [_Term(part, concepts) for part in source.lstrip("^").split("+")] if self.whole is None else []
+            words = compile_words(w for w in source[1:].split("|") if w.strip())
+            self.whole = re.compile(f"(?:{words.pattern})+") if words else re.compile(r"(?!)")  # (?!): never
+        self.terms = [] if self.whole else [_Term(part, concepts) for part in source.lstrip("^").split("+")]
 
     def fires(self, text: str, short: bool) -> bool:
         if self.whole is not None:
