@@ -92,6 +92,12 @@ def grams(text: str) -> set[str]:
     return set(text) | {text[i:i + 2] for i in range(len(text) - 1)}
 
 
+def _idf(document_frequency: int, entries: int) -> float:
+    """Smoothed IDF: a gram in every entry still counts a little; an unseen gram counts most."""
+    n = max(entries, 1)
+    return math.log((n + 1) / (document_frequency + 0.5))
+
+
 class Matcher:
     """Built once from {entry_id: (phrasings, keywords)}; match() is read-only and thread-safe."""
 
@@ -120,10 +126,9 @@ class Matcher:
         for gs in self._grams.values():
             for g in gs:
                 self._df[g] += 1
-        n = max(len(self._grams), 1)
-        # Smoothed IDF: a gram in every entry still counts a little; an unseen gram counts most.
-        self._idf = {g: math.log((n + 1) / (df + 0.5)) for g, df in self._df.items()}
-        self._unseen_idf = math.log((n + 1) / 0.5)
+        n = len(self._grams)
+        self._idf = {g: _idf(df, n) for g, df in self._df.items()}
+        self._unseen_idf = _idf(0, n)
         self._postings: dict[str, list[str]] = defaultdict(list)
         for entry_id, gs in self._grams.items():
             for g in gs:
@@ -138,19 +143,18 @@ class Matcher:
         copy._examples, copy._grams = dict(self._examples), dict(self._grams)
         copy._examples[entry_id], copy._grams[entry_id] = copy._read_entry(phrasings, keywords)
         copy._df, copy._idf, copy._postings = defaultdict(int, self._df), dict(self._idf), defaultdict(list, self._postings)
-        old, new = self._grams[entry_id], copy._grams[entry_id]
-        n = max(len(copy._grams), 1)
+        old, new, n = self._grams[entry_id], copy._grams[entry_id], len(copy._grams)
         for g in old - new:
             copy._df[g] -= 1
             copy._postings[g] = [e for e in copy._postings[g] if e != entry_id]
             if copy._df[g]:
-                copy._idf[g] = math.log((n + 1) / (copy._df[g] + 0.5))
+                copy._idf[g] = _idf(copy._df[g], n)
             else:
                 del copy._df[g], copy._idf[g], copy._postings[g]
         for g in new - old:
             copy._df[g] += 1
             copy._postings[g] = [*copy._postings[g], entry_id]
-            copy._idf[g] = math.log((n + 1) / (copy._df[g] + 0.5))
+            copy._idf[g] = _idf(copy._df[g], n)
         return copy
 
     @property
