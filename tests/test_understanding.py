@@ -348,6 +348,11 @@ GATES = {
     # alarms. Since tuned on (its missed danger and handoff wordings, recurring wrong answers).
     "test14": {"danger": 0.97, "handoff": 0.98, "answered": 0.81, "first": 0.88, "wrong": 6, "offtopic": 0.92,
              "follow_ups": 0.79, "false_alarms": 35},
+    # Test set 15, measured once at f0f2774 (the figures the README quotes), not tuned on: danger
+    # 91.5%, handoff 92.9%, answered 77.6%, first 82.7%, 14 wrong, off-topic 89.3%, follow-ups
+    # 69.6%, 25 false alarms. The gate is those figures, so that nothing falls below them.
+    "test15": {"danger": 0.91, "handoff": 0.92, "answered": 0.77, "first": 0.82, "wrong": 14, "offtopic": 0.89,
+             "follow_ups": 0.69, "false_alarms": 25},
 }
 
 
