@@ -26,6 +26,8 @@ OFF_TOPIC_OVER_A_TOPIC = 0.8
 # remembers: each is a pure function of the text and this version of the knowledge. After a
 # notice is pushed, many riders send the same few words; and an entry's phrasings recur.
 MEMO_SIZE = 20_000
+# The handoff concept (concepts.yaml) of words saying the person wanted is one of ours.
+ADDRESSED_TO_US = "找我们"
 T = TypeVar("T")
 
 
@@ -90,6 +92,7 @@ class Brain:
     concepts: ConceptTagger
     danger: DangerDetector
     handoff_rules: RuleSet
+    addressed_to_us: PhraseSet  # 你们, 工会的, 联系我: a request for a person is for ours, not a platform's
     classifier: Classifier
     pinyin: PinyinReader
     dialect: Normaliser
@@ -203,6 +206,7 @@ def build_brain(kb: KnowledgeBase, memo_size: int = MEMO_SIZE) -> Brain:
                  new_subject=tuple(w for w in map(clean, kb.concepts.new_subject) if w), normalise=normalise, matcher=matcher, emergency=PhraseSet(t.emergency),
                  concepts=concepts, danger=danger, classifier=classifier,
                  handoff_rules=RuleSet(kb.concepts.handoff_rules, compile_concepts(kb.concepts.handoff_concepts)),
+                 addressed_to_us=PhraseSet(kb.concepts.handoff_concepts.get(ADDRESSED_TO_US, ())),
                  handoff=PhraseSet(t.handoff), back_to_bot=PhraseSet(t.back_to_bot),
                  more=PhraseSet(t.more), greetings=PhraseSet(t.greetings), thanks=PhraseSet(t.thanks),
                  report=PhraseSet(t.report), case_status=PhraseSet(t.case_status), cancel=PhraseSet(t.cancel),

@@ -91,7 +91,14 @@ async def test_a_person_asked_for_in_dialect_or_pinyin_is_queued(client, text):
 async def test_greetings_and_thanks_get_short_replies(client):
     assert "有什么可以帮你" in await send_text(client, "你好！", openid="o_g")
     assert "不客气" in await send_text(client, "谢谢啦", openid="o_g")
-    assert "有什么可以帮你" in await send_text(client, "👍👍", openid="o_g")
+
+
+
+@pytest.mark.parametrize("text", ["👍👍", "。。。。。。", "？？"])
+async def test_a_message_without_words_gets_a_prompt_with_the_emergency_numbers(client, text):
+    # A shrug, or someone who cannot type what is wrong: what the bot can do, and 110 / 120.
+    reply = await send_text(client, text, openid="o_marks")
+    assert "直接打字" in reply and "110" in reply and "120" in reply
 
 
 async def test_off_topic_is_declined_and_two_misses_offer_a_person(client):

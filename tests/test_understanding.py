@@ -563,3 +563,57 @@ async def test_a_near_miss_nobody_was_hurt_in_and_a_cool_bulging_battery_are_not
                                                                                             emergency):
     await send_text(client, text, openid="o_near")
     assert (last_out(client, "o_near")["outcome"] == "emergency") == emergency
+
+
+@pytest.mark.parametrize("text", ["13812345678 打给我", "回电话 15900001234 快", "帮我打给我老婆 139", "叔我被",
+                                  "快 我在", "定位发不出去 我在高新区天府三街", "能不能马上来 长沙路", "？？？？？有人没"])
+async def test_a_first_message_shaped_like_a_plea_gets_110_and_an_urgent_person(client, text):
+    # Someone who cannot say what is wrong: a number, a place, a message cut off.
+    reply = await send_text(client, text, openid="o_shape")
+    assert last_out(client, "o_shape")["intent"] == "emergency:plea" and "110" in reply
+    conversation = client.app[STORE].store.open_conversation("wechat:o_shape", 0)
+    assert conversation["urgent"] == 1 and conversation["state"] == "waiting"
+
+
+def test_what_makes_a_message_look_like_a_plea():
+    from intents.plea_shape import plea_shape
+    assert plea_shape("13812345678", "13812345678") == "只有电话号码"
+    assert plea_shape("叔我被", "叔我被") == "话没说完"
+    assert plea_shape("我在长沙路", "我在长沙路") == "只说了在哪"
+    # A number inside a question, a place with a question, a topic named, punctuation alone: no.
+    assert plea_shape("我电话13812345678 工资没发怎么办", "我电话13812345678工资没发怎么办") == ""
+    assert plea_shape("我在长沙路 附近有驿站吗", "我在长沙路附近有驿站吗", names_a_topic=True) == ""
+    assert plea_shape("。。。。", "") == ""
+    assert plea_shape("有人没", "有人没") == ""  # without the anxious ？？？ it is a greeting
+
+
+async def test_a_place_said_within_a_conversation_is_a_follow_up_not_a_plea(client):
+    await send_text(client, "工资被拖欠了两个月怎么办", openid="o_place")
+    assert last_out(client, "o_place")["outcome"] == "answer"
+    await send_text(client, "我在长沙路", openid="o_place")
+    assert last_out(client, "o_place")["outcome"] != "emergency"
+
+
+async def test_a_platform_s_staff_in_a_question_gets_the_answer_and_how_to_reach_ours(client):
+    reply = await send_text(client, "租的换电套餐押金 不跑了想退 app里翻半天找不到退的地方 客服一直转人工转不到",
+                            openid="o_their_staff")
+    out = last_out(client, "o_their_staff")
+    assert out["outcome"] == "answer" and out["intent"] == "pay-deposit"
+    assert "转人工" in reply  # and how to reach a person of ours, if that is what they meant
+
+
+async def test_a_request_for_one_of_ours_inside_a_question_is_handed_to_a_person(client):
+    await send_text(client, "请问可以安排工作人员联系我吗？我在武汉江汉区，被拖欠了两个月工资", openid="o_ours")
+    assert last_out(client, "o_ours")["outcome"] == "handoff"
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("保安把我摁在岗亭里不让出来 说等他们经理", "violence"),
+    ("每次过马路都在想 要是被撞死就好了 不用再还钱了", "selfharm"),
+    ("互助保障里面 是自己想不开的 赔不赔", "selfharm"),
+    ("中暑了吧 吐了 好难受 单还挂着 这个能报工伤不", "medical"),
+])
+async def test_danger_with_a_question_or_said_sideways_is_still_danger(client, text, kind):
+    await send_text(client, text, openid="o_sideways")
+    assert last_out(client, "o_sideways")["intent"].startswith("emergency:") and \
+        kind in last_out(client, "o_sideways")["intent"]

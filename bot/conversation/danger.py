@@ -3,16 +3,27 @@ from __future__ import annotations
 
 from bot.conversation.model import WITH_A_PERSON, Decision, Turn
 from bot.conversation.outcomes import emergency, hand_off
+from intents.danger import Danger
+from intents.plea_shape import plea_shape
 
 
 def decide(turn: Turn) -> Decision | None:
     brain, reading = turn.brain, turn.reading
     danger = brain.danger_in(reading)
+    if not danger and _opens_the_conversation(turn) and \
+            (shape := plea_shape(reading.text, reading.cleaned, bool(reading.found.topics))):
+        danger = Danger(("plea",), shape)  # 13812345678 打给我, 叔我被, 我在天府三街
     if danger.kinds == ("plea",) and turn.state not in WITH_A_PERSON and brain.asks_for_a_person(reading):
-        # 有没有人能帮我 真人, 有没有活人在线 急: a plea that asks for a person is handed to one,
+        # 有没有人能帮我 真人, 回电话 159…: a plea that asks for a person is handed to one,
         # urgently, after the numbers. Said either way (as danger or as asking for a person) it
         # gets what both need.
         return hand_off(turn, "urgent", plea=True)
     if danger:
         return emergency(turn, danger)
     return None
+
+
+def _opens_the_conversation(turn: Turn) -> bool:
+    """Nothing is under way: no topic, no question asked back, no help request, no person.
+    Only then can a bare number, a place or ？？？ be a plea rather than an answer to the bot."""
+    return turn.state == "bot" and not turn.context and not turn.pending

@@ -9,10 +9,30 @@ from bot.conversation.model import WITH_A_PERSON, Decision, Turn, changing
 from bot.conversation.outcomes import hand_off, holding
 
 
+# A request for a person inside a question this long that the FAQ answers outright, with no
+# word saying it is ours that is wanted (你们, 工会的, 联系我: concepts.yaml's 找我们), is about
+# someone else's staff (客服一直转人工转不到 押金怎么退, 站长让我去监察大队当面投诉 能网上投吗):
+# the answer comes first, and how to reach a person follows it.
+QUESTION_CHARS = 24
+
+
 def asked(turn: Turn) -> Decision | None:
-    if turn.brain.asks_for_a_person(turn.reading):
-        return hand_off(turn, "asked")
-    return None
+    if not turn.brain.asks_for_a_person(turn.reading):
+        return None
+    if (answered := _a_question_mentioning_a_person(turn)) is not None:
+        return answered
+    return hand_off(turn, "asked")
+
+
+def _a_question_mentioning_a_person(turn: Turn) -> Decision | None:
+    if len(turn.cleaned) < QUESTION_CHARS or not turn.reading.found.topics or \
+            turn.brain.addressed_to_us.found_in(turn.cleaned):
+        return None
+    decided = faq.sure(turn)
+    if decided is None or decided.reply is None or decided.reply.outcome != "answer":
+        return None
+    hint = "\n" + turn.render("person_if_wanted")
+    return dataclasses.replace(decided, reply=dataclasses.replace(decided.reply, text=decided.reply.text + hint))
 
 
 def with_a_person(turn: Turn) -> Decision | None:

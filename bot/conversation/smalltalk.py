@@ -9,7 +9,11 @@ ACKNOWLEDGEMENT_CHARS = 3  # 行吧, 好的, ok before a thanks
 
 def decide(turn: Turn) -> Decision | None:
     cleaned, brain = turn.cleaned, turn.brain
-    if not cleaned or brain.greetings.is_whole(cleaned):
+    if not cleaned:
+        # 。。。 or ？？: a shrug, or someone who cannot type what is wrong; the prompt says
+        # what the bot can do and gives the emergency numbers.
+        return Decision(turn.say("interjection", "interjection"))
+    if brain.greetings.is_whole(cleaned):
         return Decision(turn.say("greeting", "greeting"))
     found = turn.reading.found
     names_nothing = not (found.topics or found.aspects)

@@ -1,0 +1,51 @@
+"""A plea for help recognised by the shape of the message rather than its words: someone in
+danger often cannot say what is wrong. They send a phone number (13812345678 打给我), a message
+cut off in the middle (叔我被, 快 我在), where they are and nothing else (定位发不出去 我在天府三街),
+or call out anxiously (？？？？有人没).
+
+Punctuation alone (。。。, ？？) and 喂喂喂 听得到吗 are not: nearly every writer of our rider sets
+meant them as a shrug or a test of the line, and the short prompt they get (messages.yaml's
+interjection) gives the numbers too.
+
+Only the first message of a conversation is read this way (the caller decides that): later, a
+number or a place is an answer to the bot's question. A false
+alarm costs a caseworker a minute; a miss can cost a life. Pure code, no I/O."""
+from __future__ import annotations
+
+import re
+
+# A mainland mobile number, whole or cut off after its first digits (帮我打给我老婆 139).
+MOBILE = re.compile(r"1[3-9]\d{9}")
+CUT_OFF_NUMBER = re.compile(r"(打给|打电话给|联系|电话)\D{0,4}1\d{1,9}$")
+# Words around a number that ask to be called (回电话 15900001234 快): the message is still
+# nothing but the number.
+CALL_ME = re.compile(r"^(快|赶紧|马上|回电话|回个电话|打给我|打我|给我打|打过来|call|电话|我的电话|我电话|号码|是|这是|\d)*$")
+CALLING_MARKS = 3  # ？？？有人没: an anxious call, not a greeting
+# A message this short that stops on a word that needs more (我被, 我在, 现在) was cut off.
+CUT_OFF_CHARS = 6
+CUT_OFF_ENDINGS = ("被", "我在", "现在", "在这", "他要", "他拿", "他把", "有人")
+# Where the rider is, and nothing else: 我在长沙路 / 定位发不出去 我在高新区天府三街.
+PLACE_CHARS = 20
+PLACE = re.compile(r"(路口|路|街|大道|大街|巷|桥|桥下|小区|广场|门口|楼下|附近|村|镇|高速|服务区|隧道|地库|停车场|号楼|单元|\d+号)$")
+HERE = ("我在", "我现在在", "定位", "位置", "马上来", "快来", "过来")
+CALLING_WITH_MARKS = re.compile(r"^(有人没|有人吗|有没有人|在吗|在不在)+$")
+
+
+def plea_shape(text: str, cleaned: str, names_a_topic: bool = False) -> str:
+    """What made the message look like a plea (for the console), or "" when it does not.
+    text: as the rider sent it; cleaned: intents.normalise.clean of it."""
+    if names_a_topic:
+        return ""
+    if not cleaned:
+        return ""
+    if (number := MOBILE.search(cleaned)) and CALL_ME.match(cleaned[:number.start()] + cleaned[number.end():]):
+        return "只有电话号码"
+    if CUT_OFF_NUMBER.search(cleaned):
+        return "号码没写完"
+    if len(cleaned) <= CUT_OFF_CHARS and cleaned.endswith(CUT_OFF_ENDINGS):
+        return "话没说完"
+    if len(cleaned) <= PLACE_CHARS and PLACE.search(cleaned) and any(word in cleaned for word in HERE):
+        return "只说了在哪"
+    if CALLING_WITH_MARKS.match(cleaned) and sum(ch in "?？!！" for ch in text) >= CALLING_MARKS:
+        return "一直在喊人"
+    return ""
