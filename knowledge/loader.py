@@ -350,9 +350,10 @@ def load_knowledge(directory: str | Path) -> tuple[KnowledgeBase | None, list[Pr
     concepts = _load_concepts(directory / "concepts.yaml", problems)
     for entry in seen.values():
         for aspect, target in entry.related.items():
-            if aspect not in concepts.aspects:
+            if aspect not in concepts.aspects and aspect not in concepts.situation_topics:
                 problems.append(Problem(entry.file, entry.line, entry.id, f"related 里的追问「{aspect}」不在 concepts.yaml 的"
-                                        " aspects 里（可用：" + "、".join(concepts.aspects) + "）"))
+                                        " aspects 或 situation_topics 里（可用：" +
+                                        "、".join([*concepts.aspects, *concepts.situation_topics]) + "）"))
             if target not in seen:
                 problems.append(Problem(entry.file, entry.line, entry.id, f"related 指向不存在的问答 {target}"))
     danger = _load_danger(directory / "danger.yaml", problems)
@@ -414,19 +415,27 @@ def _load_concepts(path: Path, problems: list[Problem]) -> Concepts:
         problems.append(Problem(path.name, 0, "", "handoff 下要有 concepts 和 when"))
         handoff = {}
     topics = _word_table(data, "topics", path.name, problems)
-    rider_topics = _text_list(data.get("rider_topics", []))
-    if rider_topics is None:
-        problems.append(Problem(path.name, 0, "", "rider_topics 必须是一列话题名"))
-    for name in rider_topics or ():
-        if name not in topics:
-            problems.append(Problem(path.name, 0, "", f"rider_topics 里的「{name}」不是 topics 里的话题"))
+    rider_topics = _topic_names(data, "rider_topics", topics, path.name, problems)
+    situation_topics = _topic_names(data, "situation_topics", topics, path.name, problems)
     new_subject = _text_list(data.get("new_subject", []))
     if new_subject is None:
         problems.append(Problem(path.name, 0, "", "new_subject 必须是一列说法"))
-    return Concepts(topics=topics, rider_topics=tuple(rider_topics or ()), new_subject=tuple(new_subject or ()),
+    return Concepts(topics=topics, rider_topics=rider_topics, situation_topics=situation_topics,
+                    new_subject=tuple(new_subject or ()),
                     aspects=_word_table(data, "aspects", path.name, problems),
                     handoff_concepts=_word_table(handoff, "concepts", path.name, problems),
                     handoff_rules=_rule_list(handoff.get("when"), "handoff", path.name, problems))
+
+
+def _topic_names(data: dict, key: str, topics: dict, file: str, problems: list[Problem]) -> tuple[str, ...]:
+    names = _text_list(data.get(key, []))
+    if names is None:
+        problems.append(Problem(file, 0, "", f"{key} 必须是一列话题名"))
+        return ()
+    for name in names:
+        if name not in topics:
+            problems.append(Problem(file, 0, "", f"{key} 里的「{name}」不是 topics 里的话题"))
+    return tuple(names)
 
 
 def _load_danger(path: Path, problems: list[Problem]) -> DangerSpec:

@@ -80,6 +80,9 @@ class Concepts:
     # Topics that say who the rider is (快递, 网约车, 众包): within a conversation they qualify
     # the subject (我是专送的 也有吗) rather than start a new one.
     rider_topics: tuple[str, ...] = ()
+    # Topics that state the rider's situation (合同, 户口): within a conversation, a statement
+    # naming only these (没合同, 本地户口, 签过一个劳务协议) is a fact for the topic under way.
+    situation_topics: tuple[str, ...] = ()
     # Words that open a new subject (对了, 顺便问下, 另外): the message is read alone, not within
     # the conversation's topic.
     new_subject: tuple[str, ...] = ()

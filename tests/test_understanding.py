@@ -617,3 +617,26 @@ async def test_danger_with_a_question_or_said_sideways_is_still_danger(client, t
     await send_text(client, text, openid="o_sideways")
     assert last_out(client, "o_sideways")["intent"].startswith("emergency:") and \
         kind in last_out(client, "o_sideways")["intent"]
+
+
+@pytest.mark.parametrize("first, first_entry, fact, then_entry", [
+    ("灵活就业的社保自己怎么交", "social-insurance-flexible", "本地户口", "social-insurance-flexible"),
+    ("灵活就业的社保自己怎么交", "social-insurance-flexible", "户口河南的 在杭州跑外卖", "social-insurance-hukou"),
+    ("送外卖摔伤了 平台不认不赔怎么办", "injury-platform-refuses", "我跟公司签了劳动合同的", "injury-gongshang"),
+    ("兼职跑单的能入工会吗", "union-who-can-join", "没合同", "union-who-can-join"),
+])
+async def test_a_stated_fact_is_read_within_the_topic_or_where_the_entry_says_it_leads(client, first, first_entry,
+                                                                                      fact, then_entry):
+    rider = f"o_fact_{abs(hash((first, fact))) % 10**8}"
+    await send_text(client, first, openid=rider)
+    assert last_out(client, rider)["intent"] == first_entry
+    await send_text(client, fact, openid=rider)
+    assert last_out(client, rider)["intent"] == then_entry
+
+
+def test_a_statement_is_told_from_a_question():
+    from intents.question import asks
+    for statement in ("没合同", "本地户口", "签过一个劳务协议", "我跟公司签了劳动合同的"):
+        assert not asks(statement, clean(statement)), statement
+    for question in ("没合同能报吗", "签还是不签", "有期限没", "合同要不要签", "这个有影响吗", "合同？"):
+        assert asks(question, clean(question)), question

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from bot.conversation.model import Turn
 from intents import decide
+from intents.question import asks
 from knowledge import Entry
 
 SHORT_FOLLOW_UP = 8  # characters: 北京的呢, 众包的也算吗
 PLACE_ASPECT = "地区"  # concepts.yaml's aspect for a city or province named in a follow-up
+# A situation stated as the ordinary one (本地户口, 户口也是这边的), which leads nowhere new.
+USUAL_CASE = ("本地", "当地", "本市", "也是", "这边的", "这里的")
 OWN_ANSWER_IN_CONTEXT = 45.0  # above Thresholds.answer (40): leaving a topic takes more than starting one
 
 Sure = tuple[Entry, float | None, str, str, bool]  # (entry, score, outcome, the words it answers, a guess)
@@ -25,6 +28,13 @@ def sure_answer(turn: Turn, candidates: list, decision) -> Sure | None:
     # off-topic (no candidates): riders go on in few words (咋参加, 学完给发证不, 我不是会员).
     # Only who the rider is (我是专送的, 快递员也有吗) does not change the subject.
     subject = found.topics - set(brain.kb.concepts.rider_topics)
+    if context and subject and _states_the_situation(turn, subject) and \
+            (current := brain.kb.entry(context.get("entry", ""))) is not None:
+        # 没合同, 本地户口, 签过一个劳务协议: a fact for the topic under way, not a question of its
+        # own. Where the entry declares where the fact leads (受伤 + 有劳动合同 -> 工伤认定), there.
+        led_to = next((brain.kb.entry(current.related[name]) for name in sorted(subject)
+                       if name in current.related and not _the_usual_case(turn)), None)
+        return led_to or current, None, "followup", context["text"] + "，" + reading.text, False
     # Within a topic, a message's own answer wins only when it is clearly its own question
     # (要啥条件才能申请 after hardship help is still about hardship help, not legal aid).
     own_answer = decision.kind == "answer" and candidates[0].score >= OWN_ANSWER_IN_CONTEXT
@@ -95,6 +105,19 @@ def _follow_up(turn: Turn, candidates: list) -> tuple[Entry, float | None] | Non
     if not found.topics:
         return current, None
     return None
+
+
+def _states_the_situation(turn: Turn, subject: set[str]) -> bool:
+    """The message names only the rider's situation (合同, 户口: concepts.yaml's situation_topics),
+    perhaps a place (户口在六安农村 人在合肥), and asks nothing."""
+    return subject <= set(turn.brain.kb.concepts.situation_topics) and \
+        turn.reading.found.aspects <= {PLACE_ASPECT} and not asks(turn.inbound.text, turn.cleaned)
+
+
+def _the_usual_case(turn: Turn) -> bool:
+    """本地户口, 户口也是重庆的: the fact is the ordinary case, so what it would lead to (paying
+    social insurance away from one's hukou) does not apply."""
+    return any(word in turn.cleaned for word in USUAL_CASE)
 
 
 def _asks_more(turn: Turn) -> bool:
