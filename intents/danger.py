@@ -29,6 +29,7 @@ MASK = "｜"  # put where an ignored phrase was, so the words around it do not j
 class Danger:
     kinds: tuple[str, ...]  # in KINDS order; empty: no danger found
     evidence: str = ""  # the rule that fired first, for the console and `gigdesk chat -v`
+    learned: bool = False  # no rule fired: the learned model alone found it
 
     def __bool__(self) -> bool:
         return bool(self.kinds)
@@ -65,10 +66,11 @@ class DangerDetector:
             return NONE
         fired = [(kind, source) for kind in KINDS
                  if (source := self._rules[kind].first(text, names_a_topic)) is not None]
+        learned = False
         if not fired and self._model is not None:
             probability, kind = self._model.assess(text)
             if probability >= THRESHOLD:
-                fired = [(kind, f"例句模型 {probability:.2f}")]
+                fired, learned = [(kind, f"例句模型 {probability:.2f}")], True
         # A plea with a work problem named (快来人管管 这平台乱扣钱, sos 帐号冻结了) is a plea for
         # help with that problem, not a bare plea: the FAQ answers it. With a danger of another
         # kind (救命 被车撞了) it still counts.
@@ -84,7 +86,7 @@ class DangerDetector:
             fired = [(kind, source) for kind, source in fired if kind in (*ALWAYS_NOW, "violence")]
         if not fired:
             return NONE
-        return Danger(tuple(kind for kind, _ in fired), fired[0][1])
+        return Danger(tuple(kind for kind, _ in fired), fired[0][1], learned)
 
     def set_aside(self, text: str) -> bool:
         """About the past, a story or a policy question, with nothing happening now."""

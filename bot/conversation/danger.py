@@ -1,15 +1,20 @@
 """Danger to life comes first, in every state: the right emergency number, then the queue."""
 from __future__ import annotations
 
+from bot.conversation.followup import PLACE_ASPECT
 from bot.conversation.model import WITH_A_PERSON, Decision, Turn
 from bot.conversation.outcomes import emergency, hand_off
-from intents.danger import Danger
+from intents.danger import NONE, Danger
 from intents.plea_shape import plea_shape
 
 
 def decide(turn: Turn) -> Decision | None:
     brain, reading = turn.brain, turn.reading
     danger = brain.danger_in(reading)
+    if danger.learned and turn.context and _tells_where(turn):
+        # 面包车 在长沙, 他在成都跑 我在老家: within a topic, where the rider is or works, which
+        # the learned model half-likes (danger's examples say where too). The rules still count.
+        danger = NONE
     if not danger and _opens_the_conversation(turn) and \
             (shape := plea_shape(reading.text, reading.cleaned, bool(reading.found.topics))):
         danger = Danger(("plea",), shape)  # 13812345678 打给我, 叔我被, 我在天府三街
@@ -21,6 +26,11 @@ def decide(turn: Turn) -> Decision | None:
     if danger:
         return emergency(turn, danger)
     return None
+
+
+def _tells_where(turn: Turn) -> bool:
+    found = turn.reading.found
+    return PLACE_ASPECT in found.aspects or any(p in turn.reading.normalised for p in turn.brain.kb.platforms)
 
 
 def _opens_the_conversation(turn: Turn) -> bool:
