@@ -651,3 +651,31 @@ async def test_where_the_rider_works_said_within_a_topic_is_not_taken_for_danger
     assert last_out(client, "o_where")["outcome"] != "emergency"
     await send_text(client, "后座这人喝多了一直骂 还要抢方向盘", openid="o_where")
     assert last_out(client, "o_where")["outcome"] == "emergency"  # danger said there still counts
+
+
+@pytest.mark.parametrize("first, entry, reply", [
+    ("封号7天", "account-deactivated", "没绕"),
+    ("司机能入会吗", "union-who-can-join", "能入？"),
+    ("抽成多少算正常", "ridehail-commission", "有规定没"),
+])
+async def test_a_short_reply_within_a_topic_is_read_within_it(client, first, entry, reply):
+    rider = f"o_short_{abs(hash(first)) % 10**8}"
+    await send_text(client, first, openid=rider)
+    assert last_out(client, rider)["intent"] == entry
+    await send_text(client, reply, openid=rider)
+    assert last_out(client, rider)["intent"] == entry
+
+
+async def test_a_sound_within_a_topic_is_still_only_a_sound(client):
+    await send_text(client, "封号7天", openid="o_sound")
+    await send_text(client, "嗯嗯", openid="o_sound")
+    assert last_out(client, "o_sound")["outcome"] == "interjection"
+
+
+async def test_where_or_for_which_platform_asks_the_topic_last_answered(client):
+    rider = "o_where_topic"
+    await send_text(client, "我娃跑外卖的 平台把他押金扣了不退", openid=rider)
+    await send_text(client, "我的意思是 不是押金 是他最后半个月跑单的钱没给", openid=rider)
+    assert last_out(client, rider)["intent"] == "pay-withheld"
+    await send_text(client, "在西安 美团的", openid=rider)  # not the deposit the earlier words name
+    assert last_out(client, rider)["intent"] == "pay-withheld"

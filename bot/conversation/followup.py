@@ -92,6 +92,9 @@ def _follow_up(turn: Turn, candidates: list) -> tuple[Entry, float | None] | Non
             (neighbour := brain.kb.entry(own.entry_id)) and \
             (neighbour.file == current.file or neighbour.id in current.related.values()):
         return neighbour, own.score
+    if not found.topics and found.aspects <= {PLACE_ASPECT} and not own:
+        # 在西安 美团的, 饿了么的: where, or for which platform; still the same question.
+        return current, None
     together = brain.rank(context["text"] + "，" + turn.reading.text)
     top = together[0] if together else None
     if top is None or (entry := brain.kb.entry(top.entry_id)) is None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 from bot.conversation.model import Decision, Turn
 
 INTERJECTION_CHARS = 2  # a message this short that names nothing (啊, 嗯嗯, ？？) gets a short prompt
+# The characters of a sound rather than a word (啊, 嗯嗯, 哈哈, 哦豁).
+INTERJECTIONS = set("啊嗯哦噢哈呵额呃唉哎嘿喔哇呀嘛呜豁诶欸咦嗷ok")
 ACKNOWLEDGEMENT_CHARS = 3  # 行吧, 好的, ok before a thanks
 
 
@@ -19,7 +21,10 @@ def decide(turn: Turn) -> Decision | None:
     names_nothing = not (found.topics or found.aspects)
     if brain.thanks.is_whole(cleaned) or (names_nothing and _thanks_after_a_word(turn)):
         return Decision(turn.say("thanks", "thanks"))
-    if len(cleaned) <= INTERJECTION_CHARS and names_nothing and not _names_a_platform(turn):
+    if len(cleaned) <= INTERJECTION_CHARS and names_nothing and not _names_a_platform(turn) and \
+            (not turn.context or set(cleaned) <= INTERJECTIONS):
+        # Within a topic, 是, 没绕, 能入 answer or ask about it (followup.py reads them there);
+        # 啊, 嗯嗯, 哈哈 are still only a sound.
         return Decision(turn.say("interjection", "interjection"))
     return None
 
