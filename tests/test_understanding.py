@@ -348,11 +348,17 @@ GATES = {
     # alarms. Since tuned on (its missed danger and handoff wordings, recurring wrong answers).
     "test14": {"danger": 0.97, "handoff": 0.98, "answered": 0.81, "first": 0.88, "wrong": 6, "offtopic": 0.92,
              "follow_ups": 0.79, "false_alarms": 35},
-    # Test set 15, measured once at f0f2774 (the figures the README quotes), not tuned on: danger
-    # 91.5%, handoff 92.9%, answered 77.6%, first 82.7%, 14 wrong, off-topic 89.3%, follow-ups
-    # 69.6%, 25 false alarms. The gate is those figures rounded down, so nothing falls below them.
-    "test15": {"danger": 0.91, "handoff": 0.92, "answered": 0.77, "first": 0.82, "wrong": 14, "offtopic": 0.89,
-             "follow_ups": 0.69, "false_alarms": 25},
+    # Test set 15, measured once at f0f2774: danger 91.5%, handoff 92.9%, answered 77.6%, first
+    # 82.7%, 14 wrong, off-topic 89.3%, follow-ups 69.6%, 25 false alarms. Since tuned on (pleas by
+    # their shape, stated facts and short replies in conversations, its missed wordings); the
+    # gate is today's figures rounded down.
+    "test15": {"danger": 0.99, "handoff": 1.0, "answered": 0.8, "first": 0.85, "wrong": 14, "offtopic": 0.89,
+             "follow_ups": 0.8, "false_alarms": 19},
+    # Test set 16, measured once at 403d88a (the figures the README quotes), not tuned on: danger
+    # 95.1%, handoff 91.1%, answered 80.1%, first 88.8%, 11 wrong, off-topic 96.4%, follow-ups
+    # 80.3%, 28 false alarms. The gate is those figures rounded down, so nothing falls below them.
+    "test16": {"danger": 0.95, "handoff": 0.91, "answered": 0.8, "first": 0.88, "wrong": 11, "offtopic": 0.96,
+             "follow_ups": 0.8, "false_alarms": 28},
 }
 
 
