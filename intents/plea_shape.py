@@ -3,9 +3,10 @@ danger often cannot say what is wrong. They send a phone number (13812345678 打
 cut off in the middle (叔我被, 快 我在), where they are and nothing else (定位发不出去 我在天府三街),
 or call out anxiously (？？？？有人没).
 
-Punctuation alone (。。。, ？？) and 喂喂喂 听得到吗 are not: nearly every writer of our rider sets
-meant them as a shrug or a test of the line, and the short prompt they get (messages.yaml's
-interjection) gives the numbers too.
+Exclamation marks alone (！！！) are one too. Other punctuation alone (。。。, ？？), letters
+typed at random (asdfgh) and 喂喂喂 听得到吗 are not: nearly every writer of our rider sets
+meant them as a shrug or a test of the line. (Punctuation gets the short prompt of
+messages.yaml's interjection, which gives 110 and 120 too.)
 
 Only the first message of a conversation is read this way (the caller decides that): later, a
 number or a place is an answer to the bot's question. A false
@@ -26,8 +27,11 @@ CUT_OFF_CHARS = 6
 CUT_OFF_ENDINGS = ("被", "我在", "现在", "在这", "他要", "他拿", "他把", "有人")
 # Where the rider is, and nothing else: 我在长沙路 / 定位发不出去 我在高新区天府三街.
 PLACE_CHARS = 20
-PLACE = re.compile(r"(路口|路|街|大道|大街|巷|桥|桥下|小区|广场|门口|楼下|附近|村|镇|高速|服务区|隧道|地库|停车场|号楼|单元|\d+号)$")
+PLACE = re.compile(r"(路口|路|街|大道|大街|巷|桥|桥下|小区|社区|广场|门口|楼下|附近|村|镇|高速|服务区|隧道|地库|停车场|"
+                   r"工业园|园区|号楼|单元|\d+号)(那个|这个|这边|那边|旁边|这里|那里)?$")
 HERE = ("我在", "我现在在", "定位", "位置", "马上来", "快来", "过来")
+# Only exclamation marks (！！！, ……！！): alarm without words. (。。。 and ？？ are a shrug.)
+ALARM_MARKS = 2
 CALLING_WITH_MARKS = re.compile(r"^(有人没|有人吗|有没有人|在吗|在不在)+$")
 
 
@@ -37,7 +41,8 @@ def plea_shape(text: str, cleaned: str, names_a_topic: bool = False) -> str:
     if names_a_topic:
         return ""
     if not cleaned:
-        return ""
+        marks = [ch for ch in text if not ch.isspace()]
+        return "只有感叹号" if sum(ch in "!！" for ch in marks) >= ALARM_MARKS else ""
     if (number := MOBILE.search(cleaned)) and CALL_ME.match(cleaned[:number.start()] + cleaned[number.end():]):
         return "只有电话号码"
     if CUT_OFF_NUMBER.search(cleaned):

@@ -48,7 +48,8 @@ async def test_a_past_accident_asked_about_is_not_an_emergency(client):
 
 @pytest.mark.parametrize("text", ["让真人回我", "找工会的人帮我处理一下", "机器人别回了 叫个人来",
                                   "能不能让律师跟我聊聊", "zrg", "rengong", "能安排法律顾问跟我通个电话吗",
-                                  "客服在不在", "贼费劲 整不明白 给我整个人工", "有没有客服能语音的 打字太慢了 我在开车"])
+                                  "客服在不在", "贼费劲 整不明白 给我整个人工", "有没有客服能语音的 打字太慢了 我在开车",
+                                  "能人工回复吗 急", "停 别发了 人工", "想找个老师一对一问问"])
 async def test_asking_for_a_person_in_other_words(client, text):
     reply = await send_text(client, text, openid="o_person")
     assert last_out(client, "o_person")["outcome"] == "handoff" and "工作人员" in reply
@@ -572,7 +573,8 @@ async def test_a_near_miss_nobody_was_hurt_in_and_a_cool_bulging_battery_are_not
 
 
 @pytest.mark.parametrize("text", ["13812345678 打给我", "回电话 15900001234 快", "帮我打给我老婆 139", "叔我被",
-                                  "快 我在", "定位发不出去 我在高新区天府三街", "能不能马上来 长沙路", "？？？？？有人没"])
+                                  "快 我在", "定位发不出去 我在高新区天府三街", "能不能马上来 长沙路", "？？？？？有人没",
+                                  "！！！！！！", "我在长安街那个", "[位置] 东莞市长安镇霄边社区"])
 async def test_a_first_message_shaped_like_a_plea_gets_110_and_an_urgent_person(client, text):
     # Someone who cannot say what is wrong: a number, a place, a message cut off.
     reply = await send_text(client, text, openid="o_shape")
@@ -685,3 +687,9 @@ async def test_where_or_for_which_platform_asks_the_topic_last_answered(client):
     assert last_out(client, rider)["intent"] == "pay-withheld"
     await send_text(client, "在西安 美团的", openid=rider)  # not the deposit the earlier words name
     assert last_out(client, rider)["intent"] == "pay-withheld"
+
+
+async def test_an_acknowledgement_within_a_topic_is_thanked_not_answered_again(client):
+    await send_text(client, "封号7天", openid="o_ack")
+    reply = await send_text(client, "行", openid="o_ack")
+    assert last_out(client, "o_ack")["outcome"] == "thanks" and "不客气" in reply

@@ -6,6 +6,8 @@ from bot.conversation.model import Decision, Turn
 INTERJECTION_CHARS = 2  # a message this short that names nothing (啊, 嗯嗯, ？？) gets a short prompt
 # The characters of a sound rather than a word (啊, 嗯嗯, 哈哈, 哦豁).
 INTERJECTIONS = set("啊嗯哦噢哈呵额呃唉哎嘿喔哇呀嘛呜豁诶欸咦嗷ok")
+# 行, 好吧, 懂了 on their own: the rider has what they needed; thanked back like a thanks.
+ACKNOWLEDGEMENTS = {"行", "好", "行吧", "好吧", "明白", "明白了", "懂了", "了解", "了解了"}
 ACKNOWLEDGEMENT_CHARS = 3  # 行吧, 好的, ok before a thanks
 
 
@@ -19,7 +21,7 @@ def decide(turn: Turn) -> Decision | None:
         return Decision(turn.say("greeting", "greeting"))
     found = turn.reading.found
     names_nothing = not (found.topics or found.aspects)
-    if brain.thanks.is_whole(cleaned) or (names_nothing and _thanks_after_a_word(turn)):
+    if brain.thanks.is_whole(cleaned) or cleaned in ACKNOWLEDGEMENTS or (names_nothing and _thanks_after_a_word(turn)):
         return Decision(turn.say("thanks", "thanks"))
     if len(cleaned) <= INTERJECTION_CHARS and names_nothing and not _names_a_platform(turn) and \
             (not turn.context or set(cleaned) <= INTERJECTIONS):
