@@ -665,6 +665,8 @@ async def test_where_the_rider_works_said_within_a_topic_is_not_taken_for_danger
     ("封号7天", "account-deactivated", "没绕"),
     ("司机能入会吗", "union-who-can-join", "能入？"),
     ("抽成多少算正常", "ridehail-commission", "有规定没"),
+    ("封号7天", "account-deactivated", "对"),
+    ("货拉拉司机遇到问题找谁", "truck-driver", "4米2"),
 ])
 async def test_a_short_reply_within_a_topic_is_read_within_it(client, first, entry, reply):
     rider = f"o_short_{abs(hash(first)) % 10**8}"

@@ -8,6 +8,7 @@ from intents import decide
 from intents.question import asks
 from knowledge import Entry
 
+SHORT_REPLY = 3  # characters: 对, 签了, 4米2 (greetings, thanks and sounds are answered before)
 SHORT_FOLLOW_UP = 8  # characters: 北京的呢, 众包的也算吗
 PLACE_ASPECT = "地区"  # concepts.yaml's aspect for a city or province named in a follow-up
 # A situation stated as the ordinary one (本地户口, 户口也是这边的), which leads nowhere new.
@@ -28,6 +29,10 @@ def sure_answer(turn: Turn, candidates: list, decision) -> Sure | None:
     # off-topic (no candidates): riders go on in few words (咋参加, 学完给发证不, 我不是会员).
     # Only who the rider is (我是专送的, 快递员也有吗) does not change the subject.
     subject = found.topics - set(brain.kb.concepts.rider_topics)
+    if context and len(turn.cleaned) <= SHORT_REPLY and not (found.topics or found.aspects) and \
+            (current := brain.kb.entry(context.get("entry", ""))) is not None:
+        # 对, 签了, 4米2, 八百: a word or two in answer, about the topic under way.
+        return current, None, "followup", context["text"] + "，" + reading.text, False
     if context and subject and _states_the_situation(turn, subject) and \
             (current := brain.kb.entry(context.get("entry", ""))) is not None:
         # 没合同, 本地户口, 签过一个劳务协议: a fact for the topic under way, not a question of its
