@@ -355,11 +355,16 @@ GATES = {
     # gate is today's figures rounded down.
     "test15": {"danger": 0.99, "handoff": 1.0, "answered": 0.8, "first": 0.85, "wrong": 14, "offtopic": 0.89,
              "follow_ups": 0.8, "false_alarms": 19},
-    # Test set 16, measured once at 403d88a (the figures the README quotes), not tuned on: danger
-    # 95.1%, handoff 91.1%, answered 80.1%, first 88.8%, 11 wrong, off-topic 96.4%, follow-ups
-    # 80.3%, 28 false alarms. The gate is those figures rounded down, so nothing falls below them.
-    "test16": {"danger": 0.95, "handoff": 0.91, "answered": 0.8, "first": 0.88, "wrong": 11, "offtopic": 0.96,
-             "follow_ups": 0.8, "false_alarms": 28},
+    # Test set 16, measured once at 403d88a: danger 95.1%, handoff 91.1%, answered 80.1%, first
+    # 88.8%, 11 wrong, off-topic 96.4%, follow-ups 80.3%, 28 false alarms. Since tuned on (its
+    # missed pleas, danger and handoff wordings, short replies); the gate is today's figures.
+    "test16": {"danger": 0.98, "handoff": 1.0, "answered": 0.8, "first": 0.88, "wrong": 11, "offtopic": 0.96,
+             "follow_ups": 0.81, "false_alarms": 29},
+    # Test set 17, measured once at 7c79b57 (the figures the README quotes), not tuned on: danger
+    # 92.0%, handoff 94.6%, answered 80.8%, first 89.1%, 4 wrong, off-topic 91.1%, follow-ups
+    # 85.2%, 34 false alarms. The gate is those figures rounded down, so nothing falls below them.
+    "test17": {"danger": 0.91, "handoff": 0.94, "answered": 0.8, "first": 0.89, "wrong": 4, "offtopic": 0.91,
+             "follow_ups": 0.85, "false_alarms": 34},
 }
 
 
