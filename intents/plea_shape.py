@@ -9,8 +9,8 @@ meant them as a shrug or a test of the line. (Punctuation gets the short prompt 
 messages.yaml's interjection, which gives 110 and 120 too.)
 
 Only the first message of a conversation is read this way (the caller decides that): later, a
-number or a place is an answer to the bot's question. A false
-alarm costs a caseworker a minute; a miss can cost a life. Pure code, no I/O."""
+number or a place is an answer to the bot's question. A false alarm costs a caseworker a
+minute; a miss can cost a life. Pure code, no I/O."""
 from __future__ import annotations
 
 import re

@@ -700,3 +700,16 @@ async def test_an_acknowledgement_within_a_topic_is_thanked_not_answered_again(c
     await send_text(client, "封号7天", openid="o_ack")
     reply = await send_text(client, "行", openid="o_ack")
     assert last_out(client, "o_ack")["outcome"] == "thanks" and "不客气" in reply
+
+
+def test_kb_check_refuses_a_situation_that_is_not_a_topic_and_accepts_one_in_related(tmp_path):
+    _, problems = load_edited(tmp_path / "a", "concepts.yaml", "situation_topics: [合同, 户口]",
+                              "situation_topics: [合同, 户口, 没有这个话题]")
+    assert any("situation_topics" in str(p) and "没有这个话题" in str(p) for p in problems)
+    # related may name a situation (户口 -> social-insurance-hukou), but not just any word
+    kb, problems = load_knowledge(KNOWLEDGE)
+    assert kb.entry("social-insurance-flexible").related["户口"] == "social-insurance-hukou"
+    assert not any("户口" in str(p) and "related" in str(p) for p in problems)
+    _, problems = load_edited(tmp_path / "b", "faq/insurance.yaml", "户口: social-insurance-hukou}",
+                              "户口: social-insurance-hukou, 身高: social-insurance-hukou}")
+    assert any("身高" in str(p) and "situation_topics" in str(p) for p in problems)
