@@ -69,6 +69,17 @@ def test_a_policy_reads_the_turn_and_returns_the_emergency_as_data(store, engine
     assert store.conversation(turn.conversation["id"])["urgent"] == 1
 
 
+def test_a_plea_by_its_shape_counts_once_the_last_topic_is_old_but_not_within_it(store, engine):
+    start = time.time() - 7200
+    turn = turn_for(store, engine, text("工资被拖欠了两个月怎么办", at=start))
+    apply(store, turn, faq.decide(turn), message_id=0)  # an answer, with a menu of next steps
+    within = turn_for(store, engine, text("我在长沙路", at=start + 60))
+    assert danger.decide(within) is None  # where the rider is, said about the wages
+    later = turn_for(store, engine, text("我在长沙路", at=start + 3600))
+    decided = danger.decide(later)  # an hour on, the same words alone are a plea
+    assert decided is not None and decided.reply.intent == "emergency:plea" and "110" in decided.reply.text
+
+
 def test_policies_that_do_not_apply_step_aside(store, engine):
     turn = turn_for(store, engine, text("送餐被罚款了怎么申诉"))
     assert danger.decide(turn) is None

@@ -34,6 +34,8 @@ def _tells_where(turn: Turn) -> bool:
 
 
 def _opens_the_conversation(turn: Turn) -> bool:
-    """Nothing is under way: no topic, no question asked back, no help request, no person.
-    Only then can a bare number, a place or ？？？ be a plea rather than an answer to the bot."""
-    return turn.state == "bot" and not turn.context and not turn.pending
+    """Nothing is under way: no topic of the last half hour (a question asked back keeps one
+    too), no help request, no yes/no question, no person. Only then can a bare number, a place
+    or 叔我被 be a plea rather than an answer to the bot. (A menu of next steps left from an
+    hour ago does not count: a number or a place is not its choice.)"""
+    return turn.state == "bot" and not turn.context and not turn.intake and "confirm" not in turn.pending
