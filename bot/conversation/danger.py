@@ -29,8 +29,7 @@ def decide(turn: Turn) -> Decision | None:
 
 
 def _tells_where(turn: Turn) -> bool:
-    found = turn.reading.found
-    return PLACE_ASPECT in found.aspects or any(p in turn.reading.normalised for p in turn.brain.kb.platforms)
+    return PLACE_ASPECT in turn.reading.found.aspects or turn.names_a_platform
 
 
 def _opens_the_conversation(turn: Turn) -> bool:

@@ -29,12 +29,11 @@ def sure_answer(turn: Turn, candidates: list, decision) -> Sure | None:
     # off-topic (no candidates): riders go on in few words (咋参加, 学完给发证不, 我不是会员).
     # Only who the rider is (我是专送的, 快递员也有吗) does not change the subject.
     subject = found.topics - set(brain.kb.concepts.rider_topics)
-    if context and len(turn.cleaned) <= SHORT_REPLY and not (found.topics or found.aspects) and \
-            (current := brain.kb.entry(context.get("entry", ""))) is not None:
+    current = brain.kb.entry(context.get("entry", "")) if context else None
+    if current is not None and len(turn.cleaned) <= SHORT_REPLY and not (found.topics or found.aspects):
         # 对, 签了, 4米2, 八百: a word or two in answer, about the topic under way.
         return current, None, "followup", context["text"] + "，" + reading.text, False
-    if context and subject and _states_the_situation(turn, subject) and \
-            (current := brain.kb.entry(context.get("entry", ""))) is not None:
+    if current is not None and subject and _states_the_situation(turn, subject):
         # 没合同, 本地户口, 签过一个劳务协议: a fact for the topic under way, not a question of its
         # own. Where the entry declares where the fact leads (受伤 + 有劳动合同 -> 工伤认定), there.
         led_to = next((brain.kb.entry(current.related[name]) for name in sorted(subject)

@@ -124,6 +124,11 @@ class Turn:
     def cleaned(self) -> str:
         return self.reading.cleaned
 
+    @property
+    def names_a_platform(self) -> bool:
+        """美团, 滴滴: where the rider works, said in this message."""
+        return any(p in self.reading.normalised for p in self.brain.kb.platforms)
+
     @cached_property
     def pending(self) -> dict[str, Any]:
         pending = json.loads(self.conversation["pending"] or "{}")

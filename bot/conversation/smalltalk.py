@@ -39,4 +39,4 @@ def _thanks_after_a_word(turn: Turn) -> bool:
 
 def _names_a_platform(turn: Turn) -> bool:
     """美团, 滴滴: within a conversation, the rider saying where they work (a follow-up)."""
-    return bool(turn.context) and any(p in turn.reading.normalised for p in turn.brain.kb.platforms)
+    return bool(turn.context) and turn.names_a_platform
