@@ -24,6 +24,15 @@ def last_out(client, openid: str) -> dict:
     return client.app[STORE].store.rider_messages(f"wechat:{openid}")[-1]
 
 
+async def intents_after(client, openid: str, *texts: str) -> list[str]:
+    """What the bot understood at each of one rider's messages, in turn."""
+    understood = []
+    for text in texts:
+        await send_text(client, text, openid=openid)
+        understood.append(last_out(client, openid)["intent"])
+    return understood
+
+
 @pytest.mark.parametrize("text, numbers, absent", [
     ("那个男的一直跟着我 现在把我堵在楼道里", ["110"], ["12356"]),
     ("充电柜那边冒黑烟了 火苗往上蹿", ["119"], []),
@@ -471,10 +480,7 @@ async def test_asking_again_for_a_person_while_queued_is_told_it_is_done(client)
     ("职业伤害保障试点都有哪些省份", "injury-pilot-regions", "长沙的呢", "injury-pilot-regions"),
 ], ids=["a-new-topic-wins", "a-place-alone-stays"])
 async def test_the_second_message_is_read_against_the_first(client, first, first_entry, then, then_entry):
-    await send_text(client, first, openid="o_two")
-    assert last_out(client, "o_two")["intent"] == first_entry
-    await send_text(client, then, openid="o_two")
-    assert last_out(client, "o_two")["intent"] == then_entry
+    assert await intents_after(client, "o_two", first, then) == [first_entry, then_entry]
 
 
 async def test_a_plea_that_asks_for_a_person_goes_to_one_urgently_with_the_numbers(client):
@@ -520,10 +526,7 @@ async def test_a_fed_up_or_plain_request_for_a_person_is_not_taken_for_danger(cl
 ], ids=["mutual-aid-cost-is-its-own", "training-sign-up-is-its-own", "a-fine-back-is-an-appeal",
         "money-in-a-closed-account-is-pay"])
 async def test_a_follow_up_goes_where_the_entry_declares(client, first, first_entry, then, then_entry):
-    await send_text(client, first, openid="o_declared")
-    assert last_out(client, "o_declared")["intent"] == first_entry
-    await send_text(client, then, openid="o_declared")
-    assert last_out(client, "o_declared")["intent"] == then_entry
+    assert await intents_after(client, "o_declared", first, then) == [first_entry, then_entry]
 
 
 def test_kb_check_refuses_a_severe_word_that_is_not_a_concept(tmp_path):
@@ -640,11 +643,7 @@ async def test_danger_with_a_question_or_said_sideways_is_still_danger(client, t
 ])
 async def test_a_stated_fact_is_read_within_the_topic_or_where_the_entry_says_it_leads(client, first, first_entry,
                                                                                       fact, then_entry):
-    rider = f"o_fact_{abs(hash((first, fact))) % 10**8}"
-    await send_text(client, first, openid=rider)
-    assert last_out(client, rider)["intent"] == first_entry
-    await send_text(client, fact, openid=rider)
-    assert last_out(client, rider)["intent"] == then_entry
+    assert await intents_after(client, "o_fact", first, fact) == [first_entry, then_entry]
 
 
 def test_a_statement_is_told_from_a_question():
@@ -674,11 +673,7 @@ async def test_where_the_rider_works_said_within_a_topic_is_not_taken_for_danger
     ("货拉拉司机遇到问题找谁", "truck-driver", "4米2"),
 ])
 async def test_a_short_reply_within_a_topic_is_read_within_it(client, first, entry, reply):
-    rider = f"o_short_{abs(hash(first)) % 10**8}"
-    await send_text(client, first, openid=rider)
-    assert last_out(client, rider)["intent"] == entry
-    await send_text(client, reply, openid=rider)
-    assert last_out(client, rider)["intent"] == entry
+    assert await intents_after(client, "o_short", first, reply) == [entry, entry]
 
 
 async def test_a_sound_within_a_topic_is_still_only_a_sound(client):
