@@ -1,6 +1,6 @@
 """A plea for help recognised by the shape of the message rather than its words: someone in
 danger often cannot say what is wrong. They send a phone number (13812345678 打给我), a message
-cut off in the middle (叔我被, 快 我在), where they are and nothing else (定位发不出去 我在天府三街),
+cut off in the middle (叔我被, 快 我在), where they are and nothing else (定位发不出去 我在天府三街, 人民路88号3楼),
 or call out anxiously (？？？？有人没).
 
 Exclamation marks alone (！！！) are one too. Other punctuation alone (。。。, ？？), letters
@@ -30,6 +30,12 @@ PLACE_CHARS = 20
 PLACE = re.compile(r"(路口|路|街|大道|大街|巷|桥|桥下|小区|社区|广场|门口|楼下|附近|村|镇|高速|服务区|隧道|地库|停车场|"
                    r"工业园|园区|号楼|单元|\d+号)(那个|这个|这边|那边|旁边|这里|那里)?$")
 HERE = ("我在", "我现在在", "定位", "位置", "马上来", "快来", "过来")
+# An address down to the door (人民路88号3楼, 锦绣花园7栋1802 快) or a landmark and a side of it
+# (望京那个加油站后面) needs no 我在: nobody sends only that as a question, but someone who
+# cannot say more sends where to come.
+ADDRESS = re.compile(r"(\d+(号|栋|幢|楼|单元|室)\d*|\d+号楼?\d+|\d栋\d+)(快|快点|快来)?$|"
+                     r"(加油站|超市|医院|学校|公园|商场|地铁站|公交站|菜市场|网吧|酒店|饭店|市场|厂)"
+                     r"(后面|后边|对面|旁边|门口|里面|后头|背后)(快|快点|快来)?$")
 # Only exclamation marks (！！！, ……！！): alarm without words. (。。。 and ？？ are a shrug.)
 ALARM_MARKS = 2
 CALLING_WITH_MARKS = re.compile(r"^(有人没|有人吗|有没有人|在吗|在不在)+$")
@@ -49,7 +55,8 @@ def plea_shape(text: str, cleaned: str, names_a_topic: bool = False) -> str:
         return "号码没写完"
     if len(cleaned) <= CUT_OFF_CHARS and cleaned.endswith(CUT_OFF_ENDINGS):
         return "话没说完"
-    if len(cleaned) <= PLACE_CHARS and PLACE.search(cleaned) and any(word in cleaned for word in HERE):
+    if len(cleaned) <= PLACE_CHARS and (ADDRESS.search(cleaned) or
+                                        PLACE.search(cleaned) and any(word in cleaned for word in HERE)):
         return "只说了在哪"
     if CALLING_WITH_MARKS.match(cleaned) and sum(ch in "?？!！" for ch in text) >= CALLING_MARKS:
         return "一直在喊人"

@@ -58,7 +58,9 @@ async def test_a_past_accident_asked_about_is_not_an_emergency(client):
 @pytest.mark.parametrize("text", ["让真人回我", "找工会的人帮我处理一下", "机器人别回了 叫个人来",
                                   "能不能让律师跟我聊聊", "zrg", "rengong", "能安排法律顾问跟我通个电话吗",
                                   "客服在不在", "贼费劲 整不明白 给我整个人工", "有没有客服能语音的 打字太慢了 我在开车",
-                                  "能人工回复吗 急", "停 别发了 人工", "想找个老师一对一问问"])
+                                  "能人工回复吗 急", "停 别发了 人工", "想找个老师一对一问问",
+                                  "能不能约个时间电话沟通一下", "电话留了 麻烦打过来",
+                                  "麻烦帮我转一下工作人员 我这事比较复杂 几句话说不清"])
 async def test_asking_for_a_person_in_other_words(client, text):
     reply = await send_text(client, text, openid="o_person")
     assert last_out(client, "o_person")["outcome"] == "handoff" and "工作人员" in reply
@@ -392,6 +394,15 @@ def test_blind_set_figures_hold(name):
     assert len(report.false_alarms) <= gate["false_alarms"], report.false_alarms
 
 
+def test_eval_lists_danger_replies_that_lack_the_kind_s_number(tmp_path):
+    # Found as danger but as another kind: the rider is not given the number they need.
+    (tmp_path / "danger.yaml").write_text(
+        "danger:\n- text: 有人拿刀追我\n  kind: violence\n- text: 有人拿刀追我\n  kind: fire\n", encoding="utf-8")
+    report = measure(KNOWLEDGE, tmp_path)
+    assert report.danger_all.right == 2 and report.danger_numbers.right == 1
+    assert [m for m in report.misses if "缺电话 119" in m and "有人拿刀追我" in m]
+
+
 @pytest.mark.parametrize("entries", [2, 5])
 def test_the_classifier_scores_exactly_as_the_fitted_model(entries):
     """Classifier.probabilities does the fitted model's arithmetic itself (it is faster than a
@@ -512,7 +523,8 @@ async def test_a_bare_help_me_gets_the_emergency_reply_but_help_me_order_food_do
     assert last_out(client, "o_food")["outcome"] != "emergency"
 
 
-@pytest.mark.parametrize("text", ["老子问了八遍了你就回这几句 让人来", "我在西宁 你们有人能见一面不", "工会的人在不"])
+@pytest.mark.parametrize("text", ["老子问了八遍了你就回这几句 让人来", "我在西宁 你们有人能见一面不", "工会的人在不",
+                                  "麻烦帮我转一下工作人员 我这事比较复杂 几句话说不清", "电话留了 麻烦打过来"])
 async def test_a_fed_up_or_plain_request_for_a_person_is_not_taken_for_danger(client, text):
     reply = await send_text(client, text, openid="o_fed_up")
     assert last_out(client, "o_fed_up")["outcome"] == "handoff" and "110" not in reply
@@ -582,7 +594,8 @@ async def test_a_near_miss_nobody_was_hurt_in_and_a_cool_bulging_battery_are_not
 
 @pytest.mark.parametrize("text", ["13812345678 打给我", "回电话 15900001234 快", "帮我打给我老婆 139", "叔我被",
                                   "快 我在", "定位发不出去 我在高新区天府三街", "能不能马上来 长沙路", "？？？？？有人没",
-                                  "！！！！！！", "我在长安街那个", "[位置] 东莞市长安镇霄边社区"])
+                                  "！！！！！！", "我在长安街那个", "[位置] 东莞市长安镇霄边社区",
+                                  "人民路88号3楼", "锦绣花园7栋1802 快", "望京那个加油站后面"])
 async def test_a_first_message_shaped_like_a_plea_gets_110_and_an_urgent_person(client, text):
     # Someone who cannot say what is wrong: a number, a place, a message cut off.
     reply = await send_text(client, text, openid="o_shape")
@@ -601,6 +614,11 @@ def test_what_makes_a_message_look_like_a_plea():
     assert plea_shape("我在长沙路 附近有驿站吗", "我在长沙路附近有驿站吗", names_a_topic=True) == ""
     assert plea_shape("。。。。", "") == ""
     assert plea_shape("有人没", "有人没") == ""  # without the anxious ？？？ it is a greeting
+    # An address down to the door, or a landmark and a side of it, needs no 我在.
+    assert plea_shape("人民路88号3楼", "人民路88号3楼") == "只说了在哪"
+    assert plea_shape("望京那个加油站后面", "望京那个加油站后面") == "只说了在哪"
+    assert plea_shape("送到5栋1802了吗", "送到5栋1802了吗") == ""
+    assert plea_shape("超市后面那家店关门了吗", "超市后面那家店关门了吗") == ""
 
 
 async def test_a_place_said_within_a_conversation_is_a_follow_up_not_a_plea(client):
@@ -628,6 +646,12 @@ async def test_a_request_for_one_of_ours_inside_a_question_is_handed_to_a_person
     ("每次过马路都在想 要是被撞死就好了 不用再还钱了", "selfharm"),
     ("互助保障里面 是自己想不开的 赔不赔", "selfharm"),
     ("中暑了吧 吐了 好难受 单还挂着 这个能报工伤不", "medical"),
+    ("电动车卖了 钱转给我妹了 手机也要停了 你们别回了", "selfharm"),  # things given away, a farewell
+    ("你说人要是走了 欠的钱是不是就不用还了", "selfharm"),  # a debt asked about as if after death
+    ("心跳好快 跳得我发慌 车停服务区了 以前从来没这样过", "medical"),  # 以前 says it is new, not past
+    ("他掐我脖子 我挣开跑出来了 手一直抖 他会不会追出来", "violence"),  # 会不会: fear, not a hypothesis
+    ("被几个人堵在楼道里 一个拍视频一个推我", "violence"),  # 拍视频 is not "a video I watched"
+    ("拐弯跟一个骑手撞上了 他不说话 眼睛睁着", "traffic"),  # a crash and a grave state, no 车 named
 ])
 async def test_danger_with_a_question_or_said_sideways_is_still_danger(client, text, kind):
     await send_text(client, text, openid="o_sideways")
