@@ -1,11 +1,12 @@
 """A plea for help recognised by the shape of the message rather than its words: someone in
 danger often cannot say what is wrong. They send a phone number (13812345678 打给我), a message
-cut off in the middle (叔我被, 快 我在), where they are and nothing else (定位发不出去 我在天府三街, 人民路88号3楼),
-or call out anxiously (？？？？有人没).
+cut off in the middle (叔我被, 快 我在), where they are and nothing else (定位发不出去 我在天府三街,
+人民路88号3楼), or call out anxiously (？？？？有人没).
 
-Exclamation marks alone (！！！) are one too. Other punctuation alone (。。。, ？？), letters
-typed at random (asdfgh) and 喂喂喂 听得到吗 are not: nearly every writer of our rider sets
-meant them as a shrug or a test of the line. (Punctuation gets the short prompt of
+Exclamation marks alone (！！！) are one too, and a single letter (x, h: all a hand could type;
+test set 18's writers meant it so, and nobody asks a question in one letter). Other punctuation
+alone (。。。, ？？), letters typed at random (asdfgh) and 喂喂喂 听得到吗 are not: nearly every
+writer of our rider sets meant them as a shrug or a test of the line. (Punctuation gets the short prompt of
 messages.yaml's interjection, which gives 110 and 120 too.)
 
 Only the first message of a conversation is read this way (the caller decides that): later, a
@@ -20,15 +21,17 @@ MOBILE = re.compile(r"1[3-9]\d{9}")
 CUT_OFF_NUMBER = re.compile(r"(打给|打电话给|联系|电话)\D{0,4}1\d{1,9}$")
 # Words around a number that ask to be called (回电话 15900001234 快): the message is still
 # nothing but the number.
-CALL_ME = re.compile(r"^(快|赶紧|马上|回电话|回个电话|打给我|打我|给我打|打过来|call|电话|我的电话|我电话|号码|是|这是|\d)*$")
+CALL_ME = re.compile(r"^(快|赶紧|马上|回电话|回个电话|打给我|打我|给我打|打过来|打这个|打这个号|call|电话|我的电话|我电话|号码|是|这是|\d)*$")
 CALLING_MARKS = 3  # ？？？有人没: an anxious call, not a greeting
 # A message this short that stops on a word that needs more (我被, 我在, 现在) was cut off.
 CUT_OFF_CHARS = 6
-CUT_OFF_ENDINGS = ("被", "我在", "现在", "在这", "他要", "他拿", "他把", "有人")
+CUT_OFF_ENDINGS = ("被", "我在", "现在", "在这", "他要", "他拿", "他把", "有人", "我在那个", "我在那")
 # Where the rider is, and nothing else: 我在长沙路 / 定位发不出去 我在高新区天府三街.
 PLACE_CHARS = 20
 PLACE = re.compile(r"(路口|路|街|大道|大街|巷|桥|桥下|小区|社区|广场|门口|楼下|附近|村|镇|高速|服务区|隧道|地库|停车场|"
-                   r"工业园|园区|号楼|单元|\d+号)(那个|这个|这边|那边|旁边|这里|那里)?$")
+                   r"工业园|园区|号楼|单元|\d+号)(那个|这个|这边|那边|旁边|这里|那里)?(快|快点|快来)?$")
+# 我在武汉光谷这边 快来: where, and come now.
+COME_NOW = ("快来", "快点来", "快过来", "马上来")
 HERE = ("我在", "我现在在", "定位", "位置", "马上来", "快来", "过来")
 # An address down to the door (人民路88号3楼, 锦绣花园7栋1802 快) or a landmark and a side of it
 # (望京那个加油站后面) needs no 我在: nobody sends only that as a question, but someone who
@@ -56,8 +59,11 @@ def plea_shape(text: str, cleaned: str, names_a_topic: bool = False) -> str:
     if len(cleaned) <= CUT_OFF_CHARS and cleaned.endswith(CUT_OFF_ENDINGS):
         return "话没说完"
     if len(cleaned) <= PLACE_CHARS and (ADDRESS.search(cleaned) or
-                                        PLACE.search(cleaned) and any(word in cleaned for word in HERE)):
+                                        PLACE.search(cleaned) and any(word in cleaned for word in HERE) or
+                                        "我在" in cleaned and cleaned.endswith(COME_NOW)):
         return "只说了在哪"
+    if len(cleaned) == 1 and cleaned.isascii() and cleaned.isalpha():
+        return "只有一个字母"
     if CALLING_WITH_MARKS.match(cleaned) and sum(ch in "?？!！" for ch in text) >= CALLING_MARKS:
         return "一直在喊人"
     return ""

@@ -595,7 +595,8 @@ async def test_a_near_miss_nobody_was_hurt_in_and_a_cool_bulging_battery_are_not
 @pytest.mark.parametrize("text", ["13812345678 打给我", "回电话 15900001234 快", "帮我打给我老婆 139", "叔我被",
                                   "快 我在", "定位发不出去 我在高新区天府三街", "能不能马上来 长沙路", "？？？？？有人没",
                                   "！！！！！！", "我在长安街那个", "[位置] 东莞市长安镇霄边社区",
-                                  "人民路88号3楼", "锦绣花园7栋1802 快", "望京那个加油站后面"])
+                                  "人民路88号3楼", "锦绣花园7栋1802 快", "望京那个加油站后面",
+                                  "我在武汉光谷这边 快来", "15902118846 打这个 快", "我在那个", "x"])
 async def test_a_first_message_shaped_like_a_plea_gets_110_and_an_urgent_person(client, text):
     # Someone who cannot say what is wrong: a number, a place, a message cut off.
     reply = await send_text(client, text, openid="o_shape")
@@ -652,6 +653,11 @@ async def test_a_request_for_one_of_ours_inside_a_question_is_handed_to_a_person
     ("他掐我脖子 我挣开跑出来了 手一直抖 他会不会追出来", "violence"),  # 会不会: fear, not a hypothesis
     ("被几个人堵在楼道里 一个拍视频一个推我", "violence"),  # 拍视频 is not "a video I watched"
     ("拐弯跟一个骑手撞上了 他不说话 眼睛睁着", "traffic"),  # a crash and a grave state, no 车 named
+    ("下雨路滑摔了 人滑到公交车底下去了 半截身子在车下面", "traffic"),  # under a bus: a crash, not self-harm
+    ("每天跑14个小时还是还不上 我要是没了 保险能赔多少 家里能拿到吗", "selfharm"),
+    ("这世界没我也一样转", "selfharm"),
+    ("有个男的骑车一直跟着我 三条街了 这单还送吗 超时算谁的", "violence"),  # a question beside it
+    ("肚子疼得直不起腰 疼了两个小时越来越厉害 能申请免责吗", "medical"),
 ])
 async def test_danger_with_a_question_or_said_sideways_is_still_danger(client, text, kind):
     await send_text(client, text, openid="o_sideways")
