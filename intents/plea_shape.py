@@ -6,8 +6,8 @@ cut off in the middle (叔我被, 快 我在), where they are and nothing else (
 Exclamation marks alone (！！！) are one too, and a single letter (x, h: all a hand could type;
 test set 18's writers meant it so, and nobody asks a question in one letter). Other punctuation
 alone (。。。, ？？), letters typed at random (asdfgh) and 喂喂喂 听得到吗 are not: nearly every
-writer of our rider sets meant them as a shrug or a test of the line. (Punctuation gets the short prompt of
-messages.yaml's interjection, which gives 110 and 120 too.)
+writer of our rider sets meant them as a shrug or a test of the line. (Punctuation gets the
+short prompt of messages.yaml's interjection, which gives 110 and 120 too.)
 
 Only the first message of a conversation is read this way (the caller decides that): later, a
 number or a place is an answer to the bot's question. A false alarm costs a caseworker a

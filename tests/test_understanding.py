@@ -371,11 +371,20 @@ GATES = {
     # missed pleas, danger and handoff wordings, short replies); the gate is today's figures.
     "test16": {"danger": 0.98, "handoff": 1.0, "answered": 0.8, "first": 0.88, "wrong": 11, "offtopic": 0.96,
              "follow_ups": 0.81, "false_alarms": 29},
-    # Test set 17, measured once at 7c79b57 (the figures the README quotes), not tuned on: danger
-    # 92.0%, handoff 94.6%, answered 80.8%, first 89.1%, 4 wrong, off-topic 91.1%, follow-ups
-    # 85.2%, 34 false alarms. The gate is those figures rounded down, so nothing falls below them.
-    "test17": {"danger": 0.91, "handoff": 0.94, "answered": 0.8, "first": 0.89, "wrong": 4, "offtopic": 0.91,
-             "follow_ups": 0.85, "false_alarms": 34},
+    # Test set 17, measured once at 7c79b57: danger 92.0%, handoff 94.6%, answered 80.8%, first
+    # 89.1%, 4 wrong, off-topic 91.1%, follow-ups 85.2%, 34 false alarms. Since tuned on (its
+    # missed self-harm, pleas, English words): gated at the tuned figures.
+    "test17": {"danger": 0.98, "handoff": 1.0, "answered": 0.83, "first": 0.92, "wrong": 0, "offtopic": 1.0,
+               "follow_ups": 0.85, "false_alarms": 10},
+    # Test set 18, measured once at 7a3c3eb: danger 92.4%, handoff 91.1%, answered 76.0%, first
+    # 85.9%, 9 wrong, off-topic 94.6%, follow-ups 79.9%, 37 false alarms. Since tuned on.
+    "test18": {"danger": 0.99, "handoff": 1.0, "answered": 0.77, "first": 0.89, "wrong": 9, "offtopic": 0.98,
+               "follow_ups": 0.79, "false_alarms": 19},
+    # Test set 19, measured once at e4a60db (the figures the README quotes), not tuned on: danger
+    # 92.4%, handoff 98.2%, answered 77.9%, first 85.3%, 14 wrong, off-topic 94.6%, follow-ups
+    # 72.7%, 25 false alarms.
+    "test19": {"danger": 0.92, "handoff": 0.98, "answered": 0.77, "first": 0.85, "wrong": 14, "offtopic": 0.94,
+               "follow_ups": 0.72, "false_alarms": 25},
 }
 
 
