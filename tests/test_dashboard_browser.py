@@ -121,15 +121,21 @@ async def test_cases_chart_and_handoff_times(desk, browser):
             await desk.rider_says(text, openid)
     await desk.rider_says("转人工", "o_wait")
 
-    def claim_and_close(store) -> None:
+    def claim_and_close(store) -> float:
         conversation = store.open_conversation("wechat:o_wait", 0)
         now = conversation["waiting_since"]
         assert store.claim(conversation["id"], "李四", now + 125)  # waited 2 minutes 5 seconds
         assert store.close_conversation(conversation["id"], now + 125 + 3600)  # handled an hour
-    await desk.db(claim_and_close)
+        return now + 125 + 3600
+    closed_at = await desk.db(claim_and_close)
 
     context, page = await open_page(browser, desk)
     await log_in(page, desk, "李四", "/console/dashboard")
+    # Run after 23:00 Shanghai time, the hour of handling ends tomorrow, past the default range
+    # (which ends today): the range then ends on the day it closed.
+    closed_on = dt.datetime.fromtimestamp(closed_at, SHANGHAI).date()
+    if closed_on != dt.datetime.now(SHANGHAI).date():
+        await page.locator("#range input[name=to]").fill(closed_on.isoformat())
     kind = desk.app[ENGINE].brain.kb.case_kind("fine").title
     await expect(page.locator("#cases-rows tr")).to_have_count(1)
     await expect(page.locator("#cases-rows tr td")).to_have_text([kind, "2", "0"])
