@@ -23,7 +23,7 @@ BATTERY = ["电动车电池在哪里换便宜", "电动车电池哪里换便宜�
 HELMET = "头盔丢了要赔钱吗"
 # Asked often enough; the bot is unsure between the two station entries (where they are
 # closest) and asks which was meant.
-CHARGER = ["电动车的充电桩在哪啊", "电动车的充电桩在哪"]
+CHARGER = ["电动车的充电口在什么地方", "电动车充电口在什么地方"]
 
 
 def q(i: int, text: str, at: float, outcome: str = "fallback", top: str | None = None,

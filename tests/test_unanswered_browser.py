@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.both_backends,
 
 KNOWLEDGE = Path(__file__).parent.parent / "knowledge"
 BATTERY = ["电动车电池在哪里换便宜", "电动车电池哪里换便宜啊"]
-CHARGER = ["电动车的充电桩在哪", "电动车的充电桩在哪啊"]  # the bot is unsure: 驿站在哪 closest
+CHARGER = ["电动车的充电口在什么地方", "电动车充电口在什么地方"]  # the bot is unsure: 驿站在哪 closest
 XSS = "<img src=x onerror=window.__xss=1>头盔丢了要赔钱吗"
 PHONE = "我的手机号13812345678换电池在哪里"
 
