@@ -26,19 +26,21 @@ CALLING_MARKS = 3  # ？？？有人没: an anxious call, not a greeting
 # A message this short that stops on a word that needs more (我被, 我在, 现在) was cut off.
 CUT_OFF_CHARS = 6
 CUT_OFF_ENDINGS = ("被", "我在", "现在", "在这", "他要", "他拿", "他把", "有人", "我在那个", "我在那")
+# 快 after where the rider is (长沙路 快, 7栋1802 快): still nothing but the place.
+COME_NOW_TAIL = r"(快|快点|快来)?$"
 # Where the rider is, and nothing else: 我在长沙路 / 定位发不出去 我在高新区天府三街.
 PLACE_CHARS = 20
 PLACE = re.compile(r"(路口|路|街|大道|大街|巷|桥|桥下|小区|社区|广场|门口|楼下|附近|村|镇|高速|服务区|隧道|地库|停车场|"
-                   r"工业园|园区|号楼|单元|\d+号)(那个|这个|这边|那边|旁边|这里|那里)?(快|快点|快来)?$")
+                   r"工业园|园区|号楼|单元|\d+号)(那个|这个|这边|那边|旁边|这里|那里)?" + COME_NOW_TAIL)
 # 我在武汉光谷这边 快来: where, and come now.
 COME_NOW = ("快来", "快点来", "快过来", "马上来")
 HERE = ("我在", "我现在在", "定位", "位置", "马上来", "快来", "过来")
 # An address down to the door (人民路88号3楼, 锦绣花园7栋1802 快) or a landmark and a side of it
 # (望京那个加油站后面) needs no 我在: nobody sends only that as a question, but someone who
 # cannot say more sends where to come.
-ADDRESS = re.compile(r"(\d+(号|栋|幢|楼|单元|室)\d*|\d+号楼?\d+|\d栋\d+)(快|快点|快来)?$|"
+ADDRESS = re.compile(r"(\d+(号|栋|幢|楼|单元|室)\d*|\d+号楼?\d+|\d栋\d+)" + COME_NOW_TAIL + "|"
                      r"(加油站|超市|医院|学校|公园|商场|地铁站|公交站|菜市场|网吧|酒店|饭店|市场|厂)"
-                     r"(后面|后边|对面|旁边|门口|里面|后头|背后)(快|快点|快来)?$")
+                     r"(后面|后边|对面|旁边|门口|里面|后头|背后)" + COME_NOW_TAIL)
 # Only exclamation marks (！！！, ……！！): alarm without words. (。。。 and ？？ are a shrug.)
 ALARM_MARKS = 2
 CALLING_WITH_MARKS = re.compile(r"^(有人没|有人吗|有没有人|在吗|在不在)+$")

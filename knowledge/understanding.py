@@ -146,11 +146,10 @@ def _danger(bot: Bot, data: dict, report: Report) -> None:
         found = _danger_reply(reply)
         report.danger[item["kind"]].add(found)
         needed = NUMBERS[item["kind"]]
-        has_numbers = found and all(n in reply.text for n in needed)
-        report.danger_numbers.add(has_numbers)
-        if found and not has_numbers:
-            report.misses.append(f"危险 {item['kind']} 缺电话 {'、'.join(n for n in needed if n not in reply.text)}"
-                                 f" -> {reply.intent}：{item['text']}")
+        missing = [n for n in needed if n not in reply.text] if found else list(needed)
+        report.danger_numbers.add(found and not missing)
+        if found and missing:
+            report.misses.append(f"危险 {item['kind']} 缺电话 {'、'.join(missing)} -> {reply.intent}：{item['text']}")
         if not found:
             report.misses.append(f"危险 {item['kind']} -> {reply.outcome if reply else '-'}：{item['text']}")
     for item in data.get("not_danger") or []:
