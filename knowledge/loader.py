@@ -28,7 +28,7 @@ MESSAGE_CONTEXT = {**SAMPLE_CONTEXT, "titles": ["问题一", "问题二"], "titl
                    "known": ["类型：工资被拖欠", "平台：美团"],
                    "office_hours": "周一至周五 09:00-18:00", "next_open": "明天（周二）09:00",
                    "kinds": ["工资被拖欠", "受伤"], "number": "GH-2611-0001", "kind": "工资被拖欠",
-                   "status": "已受理", "note": "已联系站点", "urgent": False, "count": 1,
+                   "status": "已受理", "note": "已联系站点", "urgent": False, "count": 1, "numbers": "122、120",
                    "cases": [{"number": "GH-2611-0001", "kind": "工资被拖欠", "status": "已受理",
                               "updated": "11月21日"}]}
 
@@ -310,7 +310,7 @@ REQUIRED_MESSAGES = (
     "intake_done", "intake_cancelled", "intake_expired", "case_status", "case_none", "case_notice",
     "emergency_violence", "emergency_medical", "emergency_traffic", "emergency_fire", "emergency_trapped",
     "emergency_selfharm", "emergency_plea", "confirm", "interjection", "next_steps", "intake_known",
-    "web_welcome", "web_too_fast", "scan_received", "still_waiting", "answer_guess",
+    "web_welcome", "web_too_fast", "scan_received", "still_waiting", "answer_guess", "still_in_danger",
 )
 
 
@@ -327,6 +327,9 @@ def load_knowledge(directory: str | Path) -> tuple[KnowledgeBase | None, list[Pr
         text = messages.get(f"emergency_{kind}")
         if isinstance(text, str) and (missing := [n for n in numbers if n not in text]):
             problems.append(Problem("messages.yaml", 0, "", f"消息 emergency_{kind} 必须写明电话 " + "、".join(missing)))
+    # Repeated while an emergency may still be going on: the kind's numbers are filled in there.
+    if isinstance(text := messages.get("still_in_danger"), str) and "numbers" not in text:
+        problems.append(Problem("messages.yaml", 0, "", "消息 still_in_danger 必须写 {{ numbers }}（该类危险的电话）"))
     # A sender the web chat slows down may be one in danger typing fast.
     if isinstance(text := messages.get("web_too_fast"), str) and not ("110" in text and "120" in text):
         problems.append(Problem("messages.yaml", 0, "", "消息 web_too_fast 必须写明电话 110 和 120"))

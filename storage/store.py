@@ -214,6 +214,14 @@ class Store(Accounts, Casework, Cases, Retention, Unanswered, Stats, FaqHistory,
     def messages(self, conversation_id: int) -> list[dict[str, Any]]:
         return list(self.db["messages"].rows_where("conversation_id = ?", [conversation_id], order_by="id"))
 
+    def last_emergency(self, conversation_id: int, since: float) -> str | None:
+        """The intent of the bot's last emergency reply in the conversation since then
+        (emergency:violence), or None."""
+        rows = self.db["messages"].rows_where(
+            "conversation_id = ? AND direction = 'out' AND created_at >= ? AND intent LIKE ?",
+            [conversation_id, since, "emergency:%"], select="intent", order_by="id DESC", limit=1)
+        return next((row["intent"] for row in rows), None)
+
     def rider_messages(self, rider_id: str, after_id: int = 0) -> list[dict[str, Any]]:
         return list(self.db["messages"].rows_where("rider_id = ? AND id > ?", [rider_id, after_id],
                                                    order_by="id"))

@@ -47,6 +47,33 @@ async def test_a_follow_up_after_an_emergency_is_answered_while_the_rider_waits(
     assert "证据" in reply and "还在等工作人员" in reply
 
 
+async def test_while_the_danger_may_go_on_every_reply_repeats_its_number_first(client):
+    await send_text(client, "顾客在门口堵着我不让走 说要打我", openid="o_still")
+    conv = conversation(client, "o_still")
+    assert conv["state"] == "waiting" and conv["urgent"] == 1
+    # The same danger going on, said without its words: 110 again, before anything else.
+    for text in ("手机快没电了", "今天晚上吃什么好", "嗯"):
+        reply = await send_text(client, text, openid="o_still")
+        assert "110" in reply.split("\n")[0] and "危险还没过去" in reply, (text, reply)
+    queued = await send_text(client, "快找个人", openid="o_still")
+    assert "110" in queued.split("\n")[0] and "正在排队" in queued
+    store = client.app[STORE].store
+    intents = [m["intent"] for m in store.messages(conv["id"]) if m["direction"] == "out"]
+    assert intents[2] == intents[3] == "emergency:violence"  # read as the danger, not as a question
+
+    # A quarter of an hour later it is a waiting rider's ordinary message again.
+    store.db.execute("UPDATE messages SET created_at = created_at - 1000 WHERE conversation_id = ?", [conv["id"]])
+    later = await send_text(client, "今天晚上吃什么好", openid="o_still")
+    assert "110" not in later and "危险还没过去" not in later
+
+
+async def test_after_a_crash_a_question_is_answered_after_the_crash_numbers(client):
+    await send_text(client, "被车撞了 腿在流血", openid="o_crash")
+    reply = await send_text(client, "那我要留什么证据", openid="o_crash")
+    first, rest = reply.split("\n", 1)
+    assert "122、120" in first and "证据" in rest and "还在等工作人员" in rest
+
+
 async def test_emergency_answers_hotlines_first_and_marks_urgent(client):
     reply = await send_text(client, "被车撞了 腿在流血", openid="o_e")
     assert reply.index("120") < 60 and "110" in reply and "122" in reply

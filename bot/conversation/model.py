@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 # What the conversation is about is kept this long after the last answer: a follow-up
 # ("那要什么材料") comes within minutes; after half an hour a short message is a new question.
 CONTEXT_SECONDS = 1800
+# After an emergency reply, while the rider still waits for a person, every reply repeats the
+# kind's number first for this long: the next messages (手机快没电了, 他还在楼下) are mostly the
+# same danger going on, said without its words.
+DANGER_UNDER_WAY_SECONDS = 900
 # While a person has (or is about to take) the conversation, the bot does not answer.
 WITH_A_PERSON = ("waiting", "assigned")
 
@@ -148,6 +152,15 @@ class Turn:
         fresh = isinstance(context, dict) and context.get("entry") and \
             self.now - context.get("at", 0) <= CONTEXT_SECONDS
         return context if fresh else {}
+
+    @cached_property
+    def danger_under_way(self) -> tuple[str, ...]:
+        """The danger kinds of the emergency reply of the last DANGER_UNDER_WAY_SECONDS, while
+        the conversation waits for a person; () when there was none."""
+        if self.state != "waiting" or not self.conversation.get("urgent"):
+            return ()
+        intent = self.store.last_emergency(self.conversation["id"], self.now - DANGER_UNDER_WAY_SECONDS)
+        return tuple(intent.removeprefix("emergency:").split("+")) if intent else ()
 
     def render(self, name: str, **extra: Any) -> str:
         """A system message from messages.yaml."""

@@ -7,7 +7,7 @@ import json
 
 from bot.conversation.model import Decision, Reply, Turn, changing
 from intents import decide
-from intents.danger import KINDS as DANGER_KINDS, Danger
+from intents.danger import KINDS as DANGER_KINDS, NUMBERS as DANGER_NUMBERS, Danger
 from knowledge import Entry
 
 CONTEXT_TEXT_CHARS = 80  # of the rider's own words kept to read a follow-up against
@@ -84,6 +84,25 @@ def emergency(turn: Turn, danger: Danger) -> Decision:
         text += "\n\n" + brain.kb.render_answer(entry, turn.engine.context)
     reply = Reply(text, "emergency", "emergency:" + "+".join(danger.kinds), answered=entry.id if entry else "")
     return changing(reply, **fields)
+
+
+def still_in_danger(turn: Turn, decided: Decision) -> Decision:
+    """The emergency of the last minutes may still be going on (turn.danger_under_way): its
+    numbers come first again. A reply that answers something (医药费谁出, the nearest station)
+    or says the rider is queued keeps that after them; "a person will reply", or nothing,
+    becomes this emergency reply."""
+    kinds = turn.danger_under_way
+    numbers = "、".join(dict.fromkeys(n for kind in kinds for n in DANGER_NUMBERS.get(kind, ())))
+    line = turn.render("still_in_danger", numbers=numbers)
+    intent = "emergency:" + "+".join(kinds)
+    reply = decided.reply
+    if reply is None or reply.outcome == "holding":
+        reply = Reply(line + after_hours(turn), "emergency", intent)
+    elif reply.outcome == "handoff":  # asked for a person again: read as the danger, as a plea is
+        reply = dataclasses.replace(reply, text=line + "\n" + reply.text, intent=intent)
+    else:
+        reply = dataclasses.replace(reply, text=line + "\n" + reply.text)
+    return dataclasses.replace(decided, reply=reply)
 
 
 def hand_off(turn: Turn, reason: str, plea: bool = False) -> Decision:

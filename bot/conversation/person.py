@@ -6,7 +6,7 @@ import dataclasses
 
 from bot.conversation import faq, stations
 from bot.conversation.model import WITH_A_PERSON, Decision, Turn, changing
-from bot.conversation.outcomes import hand_off, holding
+from bot.conversation.outcomes import hand_off, holding, still_in_danger
 
 
 # A request for a person inside a question this long that the FAQ answers outright, with no
@@ -38,9 +38,14 @@ def _a_question_mentioning_a_person(turn: Turn) -> Decision | None:
 def with_a_person(turn: Turn) -> Decision | None:
     if turn.state not in WITH_A_PERSON:
         return None
-    brain = turn.brain
-    if brain.back_to_bot.found_in(turn.cleaned):
+    if turn.brain.back_to_bot.found_in(turn.cleaned):
         return changing(turn.say("back_to_bot", "back_to_bot"), state="closed", closed_at=turn.now)
+    decided = _while_with_a_person(turn)
+    return still_in_danger(turn, decided) if turn.danger_under_way else decided
+
+
+def _while_with_a_person(turn: Turn) -> Decision:
+    brain = turn.brain
     waiting = turn.state == "waiting"
     # Asked again in other words (找个真人跟我说): told it is done, not answered as a question.
     if waiting and brain.asks_for_a_person(turn.reading):
