@@ -1,5 +1,6 @@
 """A plea for help recognised by the shape of the message rather than its words: someone in
-danger often cannot say what is wrong. They send a phone number (13812345678 打给我), a message
+danger often cannot say what is wrong. They send a phone number (13812345678 打给我, 刘红梅 159…), a name after an ellipsis
+(…王磊), call me now (能打给我吗 现在 马上), a message
 cut off in the middle (叔我被, 快 我在), where they are and nothing else (定位发不出去 我在天府三街,
 人民路88号3楼), or call out anxiously (？？？？有人没).
 
@@ -28,6 +29,20 @@ CUT_OFF_CHARS = 6
 CUT_OFF_ENDINGS = ("被", "我在", "现在", "在这", "他要", "他拿", "他把", "有人", "我在那个", "我在那")
 # 快 after where the rider is (长沙路 快, 7栋1802 快): still nothing but the place.
 COME_NOW_TAIL = r"(快|快点|快来)?$"
+# Who to call, beside a number (刘红梅 15912340987, 帮我打给我老婆 18726543310): a name of two to
+# four characters, or 打给 and who. (A topic named beside it, 欠薪 13812345678, is not read so.)
+WHO_TO_CALL = re.compile(r"^((帮我)?(打给|打电话给|联系|通知|告诉)(我)?[\u4e00-\u9fff]{0,4}|[\u4e00-\u9fff]{2,4})$")
+# A name called out after an ellipsis (…王磊, ...陈师傅): someone who can only type who they
+# want. A family name and one or two characters, or a title.
+ELLIPSIS = re.compile(r"^\s*(…|\.\.\.|。。。|，，，)")
+CALLED_NAME = re.compile(r"^([王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶"
+                         r"程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝"
+                         r"龚邵万钱严覃武戴莫孔向汤][\u4e00-\u9fff]{1,2}|[\u4e00-\u9fff]{1,2}(师傅|哥|姐|叔|姨|总|经理))$")
+NOT_NAMES = ("谢谢", "王者", "好吧", "好的", "算了", "方便", "程序", "周末", "马上", "高兴", "江湖", "明白")
+# Call me, now (能打给我吗 现在 马上): asked to be called and hurried, nothing else.
+CALL_NOW = re.compile(r"(打给我|给我打|打我电话|给我回电话|回我电话|打过来)")
+HURRY = ("马上", "立刻", "现在就", "赶紧", "快点", "快")
+CALL_NOW_CHARS = 12
 # Where the rider is, and nothing else: 我在长沙路 / 定位发不出去 我在高新区天府三街.
 PLACE_CHARS = 20
 PLACE = re.compile(r"(路口|路|街|大道|大街|巷|桥|桥下|小区|社区|广场|门口|楼下|附近|村|镇|高速|服务区|隧道|地库|停车场|"
@@ -56,6 +71,12 @@ def plea_shape(text: str, cleaned: str, names_a_topic: bool = False) -> str:
         return "只有感叹号" if sum(ch in "!！" for ch in marks) >= ALARM_MARKS else ""
     if (number := MOBILE.search(cleaned)) and CALL_ME.match(cleaned[:number.start()] + cleaned[number.end():]):
         return "只有电话号码"
+    if number and WHO_TO_CALL.match(cleaned[:number.start()] + cleaned[number.end():]):
+        return "只有电话号码和名字"
+    if ELLIPSIS.match(text) and CALLED_NAME.match(cleaned) and cleaned not in NOT_NAMES:
+        return "只喊了一个人名"
+    if len(cleaned) <= CALL_NOW_CHARS and CALL_NOW.search(cleaned) and any(word in cleaned for word in HURRY):
+        return "要马上打电话"
     if CUT_OFF_NUMBER.search(cleaned):
         return "号码没写完"
     if len(cleaned) <= CUT_OFF_CHARS and cleaned.endswith(CUT_OFF_ENDINGS):

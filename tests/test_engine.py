@@ -120,6 +120,13 @@ async def test_greetings_and_thanks_get_short_replies(client):
     assert "不客气" in await send_text(client, "谢谢啦", openid="o_g")
 
 
+@pytest.mark.parametrize("text", ["好滴", "好嘞😄", "收到啦", "晓得了"])
+async def test_an_acknowledgement_after_an_answer_is_thanked_not_read_as_a_follow_up(client, text):
+    await send_text(client, "高温补贴有多少", openid="o_ack")
+    reply = await send_text(client, text, openid="o_ack")
+    assert "不客气" in reply and "依据" not in reply
+
+
 
 @pytest.mark.parametrize("text", ["👍👍", "。。。。。。", "？？"])
 async def test_a_message_without_words_gets_a_prompt_with_the_emergency_numbers(client, text):
