@@ -1,7 +1,7 @@
 """A plea for help recognised by the shape of the message rather than its words: someone in
-danger often cannot say what is wrong. They send a phone number (13812345678 打给我, 刘红梅 159…), a name after an ellipsis
-(…王磊), call me now (能打给我吗 现在 马上), a message
-cut off in the middle (叔我被, 快 我在), where they are and nothing else (定位发不出去 我在天府三街,
+danger often cannot say what is wrong. They send a phone number (13812345678 打给我, 刘红梅
+159…), a name after an ellipsis (…王磊), call me now (能打给我吗 现在 马上), a message cut off
+in the middle (叔我被, 快 我在), where they are and nothing else (定位发不出去 我在天府三街,
 人民路88号3楼), or call out anxiously (？？？？有人没).
 
 Exclamation marks alone (！！！) are one too, and a single letter (x, h: all a hand could type;
