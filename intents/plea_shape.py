@@ -69,10 +69,12 @@ def plea_shape(text: str, cleaned: str, names_a_topic: bool = False) -> str:
     if not cleaned:
         marks = [ch for ch in text if not ch.isspace()]
         return "只有感叹号" if sum(ch in "!！" for ch in marks) >= ALARM_MARKS else ""
-    if (number := MOBILE.search(cleaned)) and CALL_ME.match(cleaned[:number.start()] + cleaned[number.end():]):
-        return "只有电话号码"
-    if number and WHO_TO_CALL.match(cleaned[:number.start()] + cleaned[number.end():]):
-        return "只有电话号码和名字"
+    if number := MOBILE.search(cleaned):
+        around = cleaned[:number.start()] + cleaned[number.end():]  # what the number is sent with
+        if CALL_ME.match(around):
+            return "只有电话号码"
+        if WHO_TO_CALL.match(around):
+            return "只有电话号码和名字"
     if ELLIPSIS.match(text) and CALLED_NAME.match(cleaned) and cleaned not in NOT_NAMES:
         return "只喊了一个人名"
     if len(cleaned) <= CALL_NOW_CHARS and CALL_NOW.search(cleaned) and any(word in cleaned for word in HURRY):
