@@ -616,7 +616,12 @@ async def test_a_near_miss_nobody_was_hurt_in_and_a_cool_bulging_battery_are_not
                                   "人民路88号3楼", "锦绣花园7栋1802 快", "望京那个加油站后面",
                                   "我在武汉光谷这边 快来", "15902118846 打这个 快", "我在那个", "x",
                                   "张伟 13912345678", "帮我打给我哥 13600001111", "…李强", "...王师傅",
-                                  "能打给我吗 马上", "快叫人", "来"])
+                                  "能打给我吗 马上", "快叫人", "来",
+                                  # where and nothing else, as people name where they are
+                                  "南山区科技园", "杭州下沙 快", "双流机场附近",
+                                  # calling out, afraid, half typed
+                                  "？？？？", "??在不在", "人呢人呢", "速回", "看到回我", "我好怕",
+                                  "bangb", "jiumi", "快lai"])
 async def test_a_first_message_shaped_like_a_plea_gets_110_and_an_urgent_person(client, text):
     # Someone who cannot say what is wrong: a number, a place, a message cut off.
     reply = await send_text(client, text, openid="o_shape")
@@ -647,6 +652,30 @@ def test_what_makes_a_message_look_like_a_plea():
     assert plea_shape("欠薪 13812345678", "欠薪13812345678", names_a_topic=True) == ""
     assert plea_shape("能打给我吗 马上", "能打给我吗马上") == "要马上打电话"
     assert plea_shape("有空打给我", "有空打给我") == ""  # asked to be called, not hurried
+    # A place and nothing else: a kind of place, or a city the concepts know and a word or two.
+    assert plea_shape("宝安西乡", "宝安西乡") == "只说了在哪"
+    assert plea_shape("杭州下沙", "杭州下沙", names_a_place=True) == "只说了在哪"
+    assert plea_shape("下沙", "下沙") == ""  # no sign that it is a place
+    assert plea_shape("北京烤鸭", "北京烤鸭", names_a_place=True) == ""  # says something of it
+    assert plea_shape("昆明过桥米线推荐一家", "昆明过桥米线推荐一家", names_a_place=True) == ""
+    assert plea_shape("南山区哪里有驿站", "南山区哪里有驿站") == ""
+    # Four question marks or more call out; two or three are "huh?".
+    assert plea_shape("？？？？", "") == "一直在问" and plea_shape("？？？", "") == ""
+    # The start of a plea in pinyin, at least five letters of it.
+    assert plea_shape("bangb", "bangb") == "拼音没打完" and plea_shape("快lai", "快lai") == "拼音没打完"
+    assert plea_shape("bang", "bang") == "" and plea_shape("hello", "hello") == ""
+
+
+@pytest.mark.parametrize("text", ["北京烤鸭", "昆明过桥米线推荐一家", "？？？", "我们村有个跑货拉拉的 去年在高速上出事人没了 家属一直拿不到赔偿 工会能帮吗"])
+async def test_a_city_with_food_huh_and_a_death_asked_about_for_a_family_are_not_emergencies(client, text):
+    await send_text(client, text, openid="o_not_plea")
+    assert last_out(client, "o_not_plea")["outcome"] != "emergency"
+
+
+async def test_afraid_of_what_calling_the_police_costs_is_a_question_not_a_plea(client):
+    await send_text(client, "送餐的时候跟一个电动车撞了 对方要我赔钱", openid="o_afraid")
+    await send_text(client, "要不要报警 我怕报了警耽误我跑单", openid="o_afraid")
+    assert last_out(client, "o_afraid")["outcome"] != "emergency"
 
 
 async def test_a_place_said_within_a_conversation_is_a_follow_up_not_a_plea(client):
@@ -691,6 +720,16 @@ async def test_a_request_for_one_of_ours_inside_a_question_is_handed_to_a_person
     ("想给家里留点钱 那个保险怎么才能赔最多", "selfharm"),
     ("今天是真的晚安了 谢谢你们", "selfharm"),
     ("那个男的还在外面 我躲进便利店了 这单还要送吗", "violence"),  # hiding from someone still there
+    ("雇主喝醉了 说要把我从窗户扔下去", "violence"),  # a threat, not only a locked room
+    ("两个送外卖的撞一块了 一个满头是血", "traffic"),  # a crash, not only bleeding
+    ("货车甩尾横在路中间 司机卡在里面出不来", "traffic"),
+    ("刚才被车蹭了一下 胳膊在流血 这单会扣钱吗", "traffic"),
+    ("从楼梯上滚下去了 腿动不了 没人", "trapped"),  # fallen and cannot get up
+    ("脚陷在下水道的缝里拔不出来 车一直从旁边过", "trapped"),
+    ("地库的水一直往下灌 电动车推不出去", "trapped"),  # water, nobody pushing
+    ("几层楼才能一下就没了", "selfharm"),  # how high, to die at once
+    ("如果我不在了 是不是也没人发现", "selfharm"),
+    ("我要是出点事 赔的钱够还车贷吧", "selfharm"),
 ])
 async def test_danger_with_a_question_or_said_sideways_is_still_danger(client, text, kind):
     await send_text(client, text, openid="o_sideways")

@@ -16,7 +16,8 @@ def decide(turn: Turn) -> Decision | None:
         # the learned model half-likes (danger's examples say where too). The rules still count.
         danger = NONE
     if not danger and _opens_the_conversation(turn) and \
-            (shape := plea_shape(reading.text, reading.cleaned, bool(reading.found.topics))):
+            (shape := plea_shape(reading.text, reading.cleaned, bool(reading.found.topics),
+                                PLACE_ASPECT in reading.found.aspects)):
         danger = Danger(("plea",), shape)  # 13812345678 打给我, 叔我被, 我在天府三街
     if danger.kinds == ("plea",) and turn.state not in WITH_A_PERSON and brain.asks_for_a_person(reading):
         # 有没有人能帮我 真人, 回电话 159…: a plea that asks for a person is handed to one,
