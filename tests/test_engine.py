@@ -120,11 +120,18 @@ async def test_greetings_and_thanks_get_short_replies(client):
     assert "不客气" in await send_text(client, "谢谢啦", openid="o_g")
 
 
-@pytest.mark.parametrize("text", ["好滴", "好嘞😄", "收到啦", "晓得了"])
+@pytest.mark.parametrize("text", ["好滴", "好嘞😄", "收到啦", "晓得了", "好 多谢晒", "行 知道了 谢了兄弟", "嗯嗯 好的 谢谢哈"])
 async def test_an_acknowledgement_after_an_answer_is_thanked_not_read_as_a_follow_up(client, text):
     await send_text(client, "高温补贴有多少", openid="o_ack")
     reply = await send_text(client, text, openid="o_ack")
     assert "不客气" in reply and "依据" not in reply
+
+
+@pytest.mark.parametrize("text", ["好 那晒太阳中暑了算工伤吗", "行 谢了 那押金呢"])
+async def test_an_acknowledgement_with_a_question_after_it_is_still_the_question(client, text):
+    await send_text(client, "高温补贴有多少", openid="o_ack_q")
+    reply = await send_text(client, text, openid="o_ack_q")
+    assert "不客气" not in reply
 
 
 

@@ -60,7 +60,9 @@ async def test_a_past_accident_asked_about_is_not_an_emergency(client):
                                   "客服在不在", "贼费劲 整不明白 给我整个人工", "有没有客服能语音的 打字太慢了 我在开车",
                                   "能人工回复吗 急", "停 别发了 人工", "想找个老师一对一问问",
                                   "能不能约个时间电话沟通一下", "电话留了 麻烦打过来",
-                                  "麻烦帮我转一下工作人员 我这事比较复杂 几句话说不清"])
+                                  "麻烦帮我转一下工作人员 我这事比较复杂 几句话说不清",
+                                  "能请个真的老师帮我看下合同吗", "给我回个电话行吗 晚上都在",
+                                  "可以人工吗 human please", "别发这些了 我要问人"])
 async def test_asking_for_a_person_in_other_words(client, text):
     reply = await send_text(client, text, openid="o_person")
     assert last_out(client, "o_person")["outcome"] == "handoff" and "工作人员" in reply
