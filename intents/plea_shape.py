@@ -53,7 +53,7 @@ PLACE = re.compile(r"(路口|路|街|大道|大街|巷|桥|桥下|小区|社区|
                    r"工业园|园区|号楼|单元|\d+号)(那个|这个|这边|那边|旁边|这里|那里)?" + COME_NOW_TAIL)
 # 我在武汉光谷这边 快来: where, and come now.
 COME_NOW = ("快来", "快点来", "快过来", "马上来")
-HERE = ("我在", "我现在在", "定位", "位置", "马上来", "快来", "过来")
+HERE = ("我在", "我现在在", "定位", "位置", "马上来", "快来", "过来", "帮我", "帮帮我")
 # An address down to the door (人民路88号3楼, 锦绣花园7栋1802 快) or a landmark and a side of it
 # (望京那个加油站后面) needs no 我在: nobody sends only that as a question, but someone who
 # cannot say more sends where to come.
@@ -77,7 +77,7 @@ SAYS_SOMETHING = re.compile(r"[吗呢吧啊呀么嘛了的是有没不我你他�
 PLEA_SOUNDS = ("jiuming", "jiujiuwo", "jiuwo", "bangbangwo", "bangwo", "bangmang", "kuailai", "kuaijiu",
                "kuaibaojing", "baojing", "qiuqiu", "qiujiu", "lairen", "kuailairen")
 PLEA_SOUND_LETTERS = 5
-CALLING_WITH_MARKS = re.compile(r"^(有人没|有人吗|有没有人|在吗|在不在)+$")
+CALLING_WITH_MARKS = re.compile(r"^(有人没|有人吗|有没有人|在吗|在不在|在)+$")
 
 
 def plea_shape(text: str, cleaned: str, names_a_topic: bool = False, names_a_place: bool = False) -> str:

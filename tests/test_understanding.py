@@ -62,7 +62,7 @@ async def test_a_past_accident_asked_about_is_not_an_emergency(client):
                                   "能不能约个时间电话沟通一下", "电话留了 麻烦打过来",
                                   "麻烦帮我转一下工作人员 我这事比较复杂 几句话说不清",
                                   "能请个真的老师帮我看下合同吗", "给我回个电话行吗 晚上都在",
-                                  "可以人工吗 human please", "别发这些了 我要问人"])
+                                  "可以人工吗 human please", "别发这些了 我要问人", "莫得人工嗦"])
 async def test_asking_for_a_person_in_other_words(client, text):
     reply = await send_text(client, text, openid="o_person")
     assert last_out(client, "o_person")["outcome"] == "handoff" and "工作人员" in reply
@@ -623,11 +623,14 @@ async def test_a_near_miss_nobody_was_hurt_in_and_a_cool_bulging_battery_are_not
                                   "南山区科技园", "杭州下沙 快", "双流机场附近",
                                   # calling out, afraid, half typed
                                   "？？？？", "??在不在", "人呢人呢", "速回", "看到回我", "我好怕",
-                                  "bangb", "jiumi", "快lai"])
+                                  "bangb", "jiumi", "快lai", "哎呀快", "谁来", "在？？",
+                                  "帮我 人民路和解放路路口"])
 async def test_a_first_message_shaped_like_a_plea_gets_110_and_an_urgent_person(client, text):
-    # Someone who cannot say what is wrong: a number, a place, a message cut off.
+    # Someone who cannot say what is wrong: a number, a place, a message cut off. (帮我 and a
+    # crossroads looks like a crash to the learned model: its kind is kept beside the plea.)
     reply = await send_text(client, text, openid="o_shape")
-    assert last_out(client, "o_shape")["intent"] == "emergency:plea" and "110" in reply
+    intent = last_out(client, "o_shape")["intent"]
+    assert intent.startswith("emergency:") and "plea" in intent.split(":")[1].split("+") and "110" in reply
     conversation = client.app[STORE].store.open_conversation("wechat:o_shape", 0)
     assert conversation["urgent"] == 1 and conversation["state"] == "waiting"
 
@@ -668,7 +671,8 @@ def test_what_makes_a_message_look_like_a_plea():
     assert plea_shape("bang", "bang") == "" and plea_shape("hello", "hello") == ""
 
 
-@pytest.mark.parametrize("text", ["北京烤鸭", "昆明过桥米线推荐一家", "？？？", "我们村有个跑货拉拉的 去年在高速上出事人没了 家属一直拿不到赔偿 工会能帮吗"])
+@pytest.mark.parametrize("text", ["北京烤鸭", "昆明过桥米线推荐一家", "？？？", "我们村有个跑货拉拉的 去年在高速上出事人没了 家属一直拿不到赔偿 工会能帮吗",
+                                  "黄河边上那个驿站还开着吗 想去坐坐", "顾客备注 门口有狗 狗不咬人 我咬人"])
 async def test_a_city_with_food_huh_and_a_death_asked_about_for_a_family_are_not_emergencies(client, text):
     await send_text(client, text, openid="o_not_plea")
     assert last_out(client, "o_not_plea")["outcome"] != "emergency"
@@ -678,6 +682,12 @@ async def test_afraid_of_what_calling_the_police_costs_is_a_question_not_a_plea(
     await send_text(client, "送餐的时候跟一个电动车撞了 对方要我赔钱", openid="o_afraid")
     await send_text(client, "要不要报警 我怕报了警耽误我跑单", openid="o_afraid")
     assert last_out(client, "o_afraid")["outcome"] != "emergency"
+
+
+async def test_how_long_asked_within_a_topic_is_a_follow_up_though_the_learned_model_half_likes_it(client):
+    await send_text(client, "前年被站点开了 工资没结清 现在还能去仲裁吗", openid="o_too_late")
+    await send_text(client, "过了就没办法了？", openid="o_too_late")
+    assert last_out(client, "o_too_late")["outcome"] != "emergency"
 
 
 async def test_a_place_said_within_a_conversation_is_a_follow_up_not_a_plea(client):
@@ -732,6 +742,13 @@ async def test_a_request_for_one_of_ours_inside_a_question_is_handed_to_a_person
     ("几层楼才能一下就没了", "selfharm"),  # how high, to die at once
     ("如果我不在了 是不是也没人发现", "selfharm"),
     ("我要是出点事 赔的钱够还车贷吧", "selfharm"),
+    ("那条狗把我腿咬了 还在楼道里守着", "violence"),  # an animal still attacking: the police
+    ("help, a man is hitting me", "violence"),
+    ("fire 火 电池", "fire"),
+    ("在厕所滑倒了 站不起来 家里没人", "trapped"),  # fallen and cannot get up: a rescue too
+    ("哪种药最猛", "selfharm"),
+    ("有没有睡着了就不用醒的药", "selfharm"),  # 睡着了 is not 着了, on fire
+    ("好绝望 一个人在屋里 窗户开着 一直往下看", "selfharm"),
 ])
 async def test_danger_with_a_question_or_said_sideways_is_still_danger(client, text, kind):
     await send_text(client, text, openid="o_sideways")
