@@ -77,7 +77,7 @@ SAYS_SOMETHING = re.compile(r"[吗呢吧啊呀么嘛了的是有没不我你他�
 PLEA_SOUNDS = ("jiuming", "jiujiuwo", "jiuwo", "bangbangwo", "bangwo", "bangmang", "kuailai", "kuaijiu",
                "kuaibaojing", "baojing", "qiuqiu", "qiujiu", "lairen", "kuailairen")
 PLEA_SOUND_LETTERS = 5
-CALLING_WITH_MARKS = re.compile(r"^(有人没|有人吗|有没有人|在吗|在不在|在)+$")
+CALLING_WITH_MARKS = re.compile(r"^(有人没|有人吗|有没有人|在吗|在不在|在|喂)+$")
 
 
 def plea_shape(text: str, cleaned: str, names_a_topic: bool = False, names_a_place: bool = False) -> str:
@@ -86,6 +86,8 @@ def plea_shape(text: str, cleaned: str, names_a_topic: bool = False, names_a_pla
     city or province the concepts know."""
     if names_a_topic:
         return ""
+    if "🆘" in text:
+        return "发了求救的符号"
     if not cleaned:
         marks = [ch for ch in text if not ch.isspace()]
         if sum(ch in "!！" for ch in marks) >= ALARM_MARKS:
@@ -122,9 +124,10 @@ def plea_shape(text: str, cleaned: str, names_a_topic: bool = False, names_a_pla
 
 def _only_a_place(cleaned: str, names_a_place: bool) -> bool:
     words = cleaned.removesuffix("快点").removesuffix("快").strip()
+    hurried = words != cleaned
     if KIND_OF_PLACE.search(words):
         longest = PLACE_ONLY_CHARS
-    elif names_a_place:
+    elif names_a_place or hurried:  # 杭州下沙, 龙华 快
         longest = CITY_AND_PLACE_CHARS
     else:
         return False

@@ -624,7 +624,7 @@ async def test_a_near_miss_nobody_was_hurt_in_and_a_cool_bulging_battery_are_not
                                   # calling out, afraid, half typed
                                   "？？？？", "??在不在", "人呢人呢", "速回", "看到回我", "我好怕",
                                   "bangb", "jiumi", "快lai", "哎呀快", "谁来", "在？？",
-                                  "帮我 人民路和解放路路口"])
+                                  "帮我 人民路和解放路路口", "龙华 快", "喂？喂？", "😱🆘🆘"])
 async def test_a_first_message_shaped_like_a_plea_gets_110_and_an_urgent_person(client, text):
     # Someone who cannot say what is wrong: a number, a place, a message cut off. (帮我 and a
     # crossroads looks like a crash to the learned model: its kind is kept beside the plea.)
@@ -672,7 +672,9 @@ def test_what_makes_a_message_look_like_a_plea():
 
 
 @pytest.mark.parametrize("text", ["北京烤鸭", "昆明过桥米线推荐一家", "？？？", "我们村有个跑货拉拉的 去年在高速上出事人没了 家属一直拿不到赔偿 工会能帮吗",
-                                  "黄河边上那个驿站还开着吗 想去坐坐", "顾客备注 门口有狗 狗不咬人 我咬人"])
+                                  "黄河边上那个驿站还开着吗 想去坐坐", "顾客备注 门口有狗 狗不咬人 我咬人",
+                                  "燃气报警器是免费装的吗", "小区电梯又停了 爬了28楼 腿废了", "工资被拖了打啥子电话",
+                                  "我老乡去年在工地摔下来 现在还在打官司 工会能帮找律师吗"])
 async def test_a_city_with_food_huh_and_a_death_asked_about_for_a_family_are_not_emergencies(client, text):
     await send_text(client, text, openid="o_not_plea")
     assert last_out(client, "o_not_plea")["outcome"] != "emergency"
@@ -749,6 +751,13 @@ async def test_a_request_for_one_of_ours_inside_a_question_is_handed_to_a_person
     ("哪种药最猛", "selfharm"),
     ("有没有睡着了就不用醒的药", "selfharm"),  # 睡着了 is not 着了, on fire
     ("好绝望 一个人在屋里 窗户开着 一直往下看", "selfharm"),
+    ("店老板把我关在仓库里 说不赔钱别想出这个门", "violence"),  # a demand for money beside it
+    ("燃气表一直嘀嘀叫 味道好大", "fire"),
+    ("货架倒了压我身上 起不来", "trapped"),
+    ("划了 流了好多血 也不疼", "selfharm"),
+    ("人从十八楼下去会不会很疼", "selfharm"),
+    ("工伤不认 钱也要不回来 我还有啥活头", "selfharm"),
+    ("胸口一阵一阵疼 左胳膊也酸 在去医院的路上了 这算工伤吗", "medical"),  # on the way: now
 ])
 async def test_danger_with_a_question_or_said_sideways_is_still_danger(client, text, kind):
     await send_text(client, text, openid="o_sideways")
