@@ -6,10 +6,11 @@ in the middle (叔我被, 快 我在), where they are and nothing else (定位�
 
 Exclamation marks alone (！！！) are one too, a single letter (x, h: all a hand could type;
 test set 18's writers meant it so, and nobody asks a question in one letter), four question
-marks or more (？？？？？？), a place and nothing else, named the way people name where they are
-(宝安西乡, 杭州下沙 快, 成都双流机场附近), and a plea half typed in pinyin (bangb, 快lai). Other
-punctuation alone (。。。, ？？, ？？？), letters typed at random (asdfgh) and 喂喂喂 听得到吗
-are not: nearly every writer of our rider sets meant them as a shrug or a test of the line.
+marks or more (？？？？？？), 喂？喂？ and 在？？, 🆘, a place and nothing else, named the way
+people name where they are (宝安西乡, 杭州下沙 快, 成都双流机场附近, 龙华 快, 帮我 人民路和解放路
+路口), and a plea half typed in pinyin (bangb, 快lai). Other punctuation alone (。。。, ？？,
+？？？), letters typed at random (asdfgh) and 喂喂喂 听得到吗 are not: nearly every writer of our
+rider sets meant them as a shrug or a test of the line.
 (Punctuation gets the short prompt of messages.yaml's interjection, which gives 110 and 120 too.)
 
 Only the first message of a conversation is read this way (the caller decides that): later, a

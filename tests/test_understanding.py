@@ -390,11 +390,27 @@ GATES = {
     # acknowledgements): a development set now, gated at the tuned figures.
     "test19": {"danger": 0.98, "handoff": 0.98, "answered": 0.77, "first": 0.85, "wrong": 14, "offtopic": 0.94,
                "follow_ups": 0.74, "false_alarms": 26},
-    # Test set 20, measured once at b68ed81 (the figures the README quotes), not tuned on: danger
-    # 92.4%, handoff 92.9%, answered 87.8%, first 92.9%, 3 wrong, off-topic 98.2%, follow-ups
-    # 75.7%, 21 false alarms. One violence miss fixed since (hiding from someone still there).
-    "test20": {"danger": 0.92, "handoff": 0.92, "answered": 0.87, "first": 0.92, "wrong": 3, "offtopic": 0.98,
-               "follow_ups": 0.75, "false_alarms": 21},
+    # Test set 20, measured once at b68ed81: danger 92.4%, handoff 92.9%, answered 87.8%, first
+    # 92.9%, 3 wrong, off-topic 98.2%, follow-ups 75.7%, 21 false alarms. Since tuned on
+    # (2026-12-04: pleas as a place or half-typed pinyin, self-harm as a height or a payout,
+    # kinds told apart, handoff wordings, acknowledgements): gated at the tuned figures.
+    "test20": {"danger": 1.0, "handoff": 1.0, "answered": 0.88, "first": 0.94, "wrong": 3, "offtopic": 0.98,
+               "follow_ups": 0.77, "false_alarms": 21},
+    # Test set 21, measured once at cf2dc3f: danger 96.4%, handoff 98.2%, answered 84.0%, first
+    # 93.6%, 7 wrong, off-topic 100%, follow-ups 78.9%, 20 false alarms. Since tuned on (its
+    # missed danger and handoff wordings): gated at the tuned figures.
+    "test21": {"danger": 1.0, "handoff": 1.0, "answered": 0.83, "first": 0.93, "wrong": 7, "offtopic": 1.0,
+               "follow_ups": 0.80, "false_alarms": 20},
+    # Test set 22, measured once at e95b961: danger 95.5%, handoff 100%, answered 79.2%, first
+    # 87.5%, 8 wrong, off-topic 96.4%, follow-ups 79.1%, 32 false alarms. Since tuned on (its
+    # missed danger): gated at the tuned figures.
+    "test22": {"danger": 0.98, "handoff": 1.0, "answered": 0.79, "first": 0.87, "wrong": 8, "offtopic": 0.96,
+               "follow_ups": 0.79, "false_alarms": 32},
+    # Test set 23, measured once at 7d3cda5 (the figures the README quotes), not tuned on: danger
+    # 96.0%, handoff 98.2%, answered 82.4%, first 90.7%, 3 wrong, off-topic 96.4%, follow-ups
+    # 81.4%, 22 false alarms.
+    "test23": {"danger": 0.95, "handoff": 0.98, "answered": 0.82, "first": 0.90, "wrong": 3, "offtopic": 0.96,
+               "follow_ups": 0.81, "false_alarms": 22},
 }
 
 
