@@ -4,6 +4,7 @@ from __future__ import annotations
 from bot.conversation.followup import PLACE_ASPECT
 from bot.conversation.model import WITH_A_PERSON, Decision, Turn
 from bot.conversation.outcomes import emergency, hand_off
+from bot.stations_desk import POSITION_SECONDS
 from intents.danger import KINDS, NONE, Danger
 from intents.plea_shape import plea_shape
 
@@ -46,4 +47,12 @@ def _opens_the_conversation(turn: Turn) -> bool:
     too), no help request, no yes/no question, no person. Only then can a bare number, a place
     or 叔我被 be a plea rather than an answer to the bot. (A menu of next steps left from an
     hour ago does not count: a number or a place is not its choice.)"""
-    return turn.state == "bot" and not turn.context and not turn.intake and "confirm" not in turn.pending
+    return turn.state == "bot" and not turn.context and not turn.intake and "confirm" not in turn.pending \
+        and not _asked_where(turn)
+
+
+def _asked_where(turn: Turn) -> bool:
+    """The station desk asked where the rider is, or answered where they said, in the last half
+    hour (附近驿站 -> 静安区): a place now is the answer, not a plea."""
+    asked = turn.pending.get("stations")
+    return isinstance(asked, dict) and turn.now - float(asked.get("at", 0)) <= POSITION_SECONDS
