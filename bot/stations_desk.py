@@ -206,15 +206,21 @@ class StationDesk:
 
     def _pending(self, conversation: dict[str, Any], now: float) -> dict[str, Any]:
         pending = json.loads(conversation.get("pending") or "{}")
-        mine = pending.get("stations") if isinstance(pending, dict) else None
-        if not isinstance(mine, dict) or now - float(mine.get("at", 0)) > POSITION_SECONDS:
-            return {}
-        return mine
+        return open_station_question(pending if isinstance(pending, dict) else {}, now)
 
     def _remember(self, said: Said, conversation: dict[str, Any], now: float, **values: Any) -> Said:
         """said, with what to keep for the next message (能充电的 narrows this answer)."""
         current = self._pending(conversation, now)
         return dataclasses.replace(said, pending={"stations": {**current, **values, "at": now}})
+
+
+def open_station_question(pending: dict[str, Any], now: float) -> dict[str, Any]:
+    """What the desk keeps from its last station reply (a position asked for or given, the
+    services asked), while it still holds; {} after POSITION_SECONDS or when there is none."""
+    mine = pending.get("stations")
+    if not isinstance(mine, dict) or now - float(mine.get("at", 0)) > POSITION_SECONDS:
+        return {}
+    return mine
 
 
 def stations_around(store: Store, lat: float, lng: float, services: tuple[str, ...], local: dt.datetime,

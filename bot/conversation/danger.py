@@ -4,7 +4,7 @@ from __future__ import annotations
 from bot.conversation.followup import PLACE_ASPECT
 from bot.conversation.model import WITH_A_PERSON, Decision, Turn
 from bot.conversation.outcomes import emergency, hand_off
-from bot.stations_desk import POSITION_SECONDS
+from bot.stations_desk import open_station_question
 from intents.danger import KINDS, NONE, Danger
 from intents.plea_shape import plea_shape
 
@@ -54,5 +54,4 @@ def _opens_the_conversation(turn: Turn) -> bool:
 def _asked_where(turn: Turn) -> bool:
     """The station desk asked where the rider is, or answered where they said, in the last half
     hour (附近驿站 -> 静安区): a place now is the answer, not a plea."""
-    asked = turn.pending.get("stations")
-    return isinstance(asked, dict) and turn.now - float(asked.get("at", 0)) <= POSITION_SECONDS
+    return bool(open_station_question(turn.pending, turn.now))
