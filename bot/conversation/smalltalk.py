@@ -11,7 +11,8 @@ ACKNOWLEDGEMENTS = {"行", "好", "行吧", "好吧", "明白", "明白了", "�
 ACKNOWLEDGEMENT_CHARS = 3  # 行吧, 好的, ok before a thanks
 # 行 知道了 谢了老铁, 好 多谢晒: nothing but acknowledgements, thanks and who is thanked. Read
 # piece by piece, so that a word the concepts know (晒 is also the sun) does not make it a question.
-ACKNOWLEDGEMENT_PIECES = ACKNOWLEDGEMENTS | {"好的", "ok", "嗯", "嗯嗯", "哦", "噢", "知道了", "晓得了", "收到", "明白啦"}
+# (好的, 知道了, 收到 are thanks in lexicon.yaml already: a piece is looked up there first.)
+ACKNOWLEDGEMENT_PIECES = ACKNOWLEDGEMENTS | {"ok", "嗯", "嗯嗯", "哦", "噢"}
 THANKED = {"老铁", "兄弟", "哥们", "哥们儿", "师傅", "老师", "大哥", "大姐", "哥", "姐", "亲", "啦", "哈", "呀", "了"}
 LONGEST_PIECE = 6
 
